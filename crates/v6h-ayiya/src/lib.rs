@@ -1,0 +1,3 @@
+//! Sans-IO AYIYA, TIC and heartbeat protocol cores.
+
+#![forbid(unsafe_code)]

@@ -1,0 +1,3 @@
+//! Linux networking shells shared by v6home daemons: netlink and ICMPv6 sockets.
+
+#![forbid(unsafe_code)]

@@ -1,0 +1,3 @@
+//! Privacy addresses: sysctl/manager configuration and a userspace SLAAC agent.
+
+#![forbid(unsafe_code)]

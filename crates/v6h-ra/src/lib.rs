@@ -1,0 +1,3 @@
+//! Router advertisements: radvd.conf, wire formats, scheduler and daemon.
+
+#![forbid(unsafe_code)]

@@ -1,0 +1,3 @@
+//! AYIYA PoP, TIC server and AICCU-compatible client (IO shells).
+
+#![forbid(unsafe_code)]

@@ -1,0 +1,39 @@
+//! `v6home`: real IPv6 at home over an IPv4-only ISP.
+//!
+//! One binary with one subcommand per part of the system. Each subcommand lives in
+//! `cmd/<name>.rs` and exposes `Args` (clap) and `run(args) -> anyhow::Result<()>`.
+
+#![forbid(unsafe_code)]
+
+mod cmd;
+
+use clap::{Parser, Subcommand};
+
+/// Command-line interface of the `v6home` binary.
+#[derive(Debug, Parser)]
+#[command(name = "v6home", version, about = "Real IPv6 at home over IPv4: tunnel, router, DHCPv6, privacy")]
+struct Cli {
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = cmd::LogFormat::Human)]
+    log_format: cmd::LogFormat,
+    /// Log filter (tracing env-filter syntax), e.g. `debug` or `v6h_tunnel=trace`.
+    #[arg(long, global = true, default_value = "info", env = "V6HOME_LOG")]
+    log: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// The subcommands; each is documented in its module.
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Build, inspect and tear down the lab network in namespaces.
+    Lab(cmd::lab::Args),
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    cmd::init_logging(cli.log_format, &cli.log);
+    match cli.command {
+        Command::Lab(args) => cmd::lab::run(args),
+    }
+}
