@@ -11,14 +11,18 @@ use clap::{Parser, Subcommand};
 
 /// Command-line interface of the `v6home` binary.
 #[derive(Debug, Parser)]
-#[command(name = "v6home", version, about = "Real IPv6 at home over IPv4: tunnel, router, DHCPv6, privacy")]
+#[command(
+    name = "v6home",
+    version,
+    about = "Real IPv6 at home over IPv4: tunnel, router, DHCPv6, privacy"
+)]
 struct Cli {
     /// Log format on stderr.
     #[arg(long, global = true, value_enum, default_value_t = cmd::LogFormat::Human)]
     log_format: cmd::LogFormat,
     /// Log filter (tracing env-filter syntax), e.g. `debug` or `v6h_tunnel=trace`.
     #[arg(long, global = true, default_value = "info", env = "V6HOME_LOG")]
-    log: String,
+    log_level: String,
     #[command(subcommand)]
     command: Command,
 }
@@ -30,10 +34,17 @@ enum Command {
     Lab(cmd::lab::Args),
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() {
     let cli = Cli::parse();
-    cmd::init_logging(cli.log_format, &cli.log);
-    match cli.command {
+    cmd::init_logging(cli.log_format, &cli.log_level);
+    if let Err(e) = dispatch(cli.command) {
+        eprintln!("v6home: error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn dispatch(command: Command) -> anyhow::Result<()> {
+    match command {
         Command::Lab(args) => cmd::lab::run(args),
     }
 }

@@ -1,0 +1,392 @@
+//! End-to-end tests of the lab itself (root only): topology, NAT, isolation and clean-up.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use v6h_lab::{Lab, Node, addr};
+
+const BIN: &str = env!("CARGO_BIN_EXE_v6home");
+
+/// Root-only tests skip without root, except in CI where they must run.
+fn need_root() -> bool {
+    if v6h_lab::is_root() {
+        return true;
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "CI is set but the lab tests are not running as root"
+    );
+    eprintln!("skipping: the lab tests need root");
+    false
+}
+
+fn namespaces_of(name: &str) -> Vec<String> {
+    v6h_lab::existing_namespaces(name).unwrap()
+}
+
+fn root_links() -> Vec<String> {
+    let out = Command::new("ip")
+        .args(["-o", "link", "show"])
+        .output()
+        .unwrap();
+    let mut links: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split(':').nth(1).map(|s| s.trim().to_string()))
+        .collect();
+    links.sort();
+    links
+}
+
+#[test]
+fn up_builds_every_node_and_drop_removes_everything() {
+    if !need_root() {
+        return;
+    }
+    let name = v6h_lab::unique_name("updown");
+    let before = root_links();
+    {
+        let lab = Lab::up(&name).unwrap();
+        assert_eq!(namespaces_of(&name).len(), 6);
+        let gw = lab.exec_ok(Node::Gw, &["ip", "-br", "addr"]).unwrap();
+        assert!(gw.contains("192.0.2.2/24"), "{gw}");
+        let inet = lab.exec_ok(Node::Inet, &["ip", "-br", "addr"]).unwrap();
+        assert!(inet.contains("2001:db8:ffff::80/128"), "{inet}");
+        // The home's IPv6 settings: host does SLAAC with temporaries, gw does not.
+        let tmp = lab
+            .exec_ok(
+                Node::Host,
+                &["sysctl", "-n", "net.ipv6.conf.eth0.use_tempaddr"],
+            )
+            .unwrap();
+        assert_eq!(tmp.trim(), "2");
+        // The modem has no IPv6 at all.
+        let isp = lab
+            .exec_ok(
+                Node::Isp,
+                &["sysctl", "-n", "net.ipv6.conf.eth1.disable_ipv6"],
+            )
+            .unwrap();
+        assert_eq!(isp.trim(), "1");
+        assert_eq!(
+            root_links(),
+            before,
+            "the lab must not create links in the host"
+        );
+    }
+    assert!(namespaces_of(&name).is_empty());
+    assert_eq!(root_links(), before);
+    assert!(!std::path::Path::new(v6h_lab::RUN_ROOT).join(&name).exists());
+}
+
+#[test]
+fn a_test_that_panics_still_tears_down() {
+    if !need_root() {
+        return;
+    }
+    let name = v6h_lab::unique_name("panic");
+    let n2 = name.clone();
+    let result = std::panic::catch_unwind(move || {
+        let _lab = Lab::up(&n2).unwrap();
+        assert_eq!(namespaces_of(&n2).len(), 6);
+        panic!("deliberate panic mid-test");
+    });
+    assert!(result.is_err());
+    assert!(namespaces_of(&name).is_empty());
+}
+
+#[test]
+fn a_killed_lab_up_is_cleaned_by_lab_down() {
+    if !need_root() {
+        return;
+    }
+    let name = v6h_lab::unique_name("killed");
+    for delay_ms in [30, 150] {
+        let mut child = Command::new(BIN)
+            .args(["lab", "up", "--name", &name])
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        let _ = child.kill();
+        let _ = child.wait();
+        let out = Command::new(BIN)
+            .args(["lab", "down", &name])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        assert!(
+            namespaces_of(&name).is_empty(),
+            "after a kill at {delay_ms} ms"
+        );
+    }
+    // And `lab up` after a crash works again.
+    let out = Command::new(BIN)
+        .args(["lab", "up", "--name", &name])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let out = Command::new(BIN)
+        .args(["lab", "down", &name])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(namespaces_of(&name).is_empty());
+}
+
+#[test]
+fn lab_up_is_idempotent() {
+    if !need_root() {
+        return;
+    }
+    let name = v6h_lab::unique_name("idem");
+    let lab = Lab::up(&name).unwrap();
+    let gw_mac = lab
+        .exec_ok(Node::Gw, &["cat", "/sys/class/net/eth0/address"])
+        .unwrap();
+    let started = Instant::now();
+    let mut again = Lab::up(&name).unwrap();
+    again.keep();
+    assert!(started.elapsed() < Duration::from_secs(2));
+    // Reused as it was: same interfaces, servers still answering.
+    let gw_mac2 = lab
+        .exec_ok(Node::Gw, &["cat", "/sys/class/net/eth0/address"])
+        .unwrap();
+    assert_eq!(gw_mac, gw_mac2);
+    lab.exec_ok(
+        Node::Pop,
+        &[
+            "curl",
+            "-sS",
+            "--max-time",
+            "3",
+            "http://[2001:db8:ffff::80]/",
+        ],
+    )
+    .unwrap();
+}
+
+#[test]
+fn nat_works_like_a_dsl_modem() {
+    if !need_root() {
+        return;
+    }
+    let lab = Lab::up(&v6h_lab::unique_name("nat")).unwrap();
+    lab.exec_ok(Node::Gw, &["ping", "-c1", "-W2", addr::POP_V4])
+        .unwrap();
+    // A listener on pop reports the peer address it sees.
+    let log = lab.run_dir().join("pop-listener.log");
+    let log_arg = log.to_string_lossy().to_string();
+    let _listener = lab
+        .spawn(
+            Node::Pop,
+            &[
+                BIN,
+                "lab",
+                "httpd",
+                "--listen",
+                "198.51.100.1:8080",
+                "--access-log",
+                &log_arg,
+            ],
+        )
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let page = loop {
+        let out = lab
+            .exec(
+                Node::Gw,
+                &[
+                    "curl",
+                    "-sS",
+                    "--max-time",
+                    "2",
+                    "http://198.51.100.1:8080/",
+                ],
+            )
+            .unwrap();
+        if out.status.success() {
+            break String::from_utf8_lossy(&out.stdout).into_owned();
+        }
+        assert!(Instant::now() < deadline, "pop's listener never answered");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(page.contains("You are 198.51.100.2"), "{page}");
+    let seen = std::fs::read_to_string(&log).unwrap();
+    assert!(seen.starts_with("198.51.100.2 "), "pop saw {seen}");
+    assert!(!seen.contains("192.0.2."), "the LAN address leaked: {seen}");
+    // pop has no route back into the LAN: only the NAT makes replies work.
+    let out = lab
+        .exec(Node::Pop, &["ip", "route", "get", addr::GW_V4])
+        .unwrap();
+    assert!(!out.status.success() || !String::from_utf8_lossy(&out.stdout).contains("via"));
+}
+
+#[test]
+fn no_ipv6_path_exists_before_the_tunnel() {
+    if !need_root() {
+        return;
+    }
+    let lab = Lab::up(&v6h_lab::unique_name("nov6")).unwrap();
+    for node in [Node::Gw, Node::Host] {
+        let route = lab
+            .exec(node, &["ip", "-6", "route", "get", addr::WEB_V6])
+            .unwrap();
+        assert!(!route.status.success(), "{node} has a route: {route:?}");
+        let ping = lab
+            .exec(node, &["ping", "-6", "-c1", "-W1", addr::WEB_V6])
+            .unwrap();
+        assert!(
+            !ping.status.success(),
+            "{node} reached the web server over IPv6"
+        );
+        let routes = lab.exec_ok(node, &["ip", "-6", "route"]).unwrap();
+        assert!(!routes.contains("default"), "{node}: {routes}");
+    }
+}
+
+#[test]
+fn inet_web_and_dns_answer_from_pop() {
+    if !need_root() {
+        return;
+    }
+    let lab = Lab::up(&v6h_lab::unique_name("inet")).unwrap();
+    let page = lab
+        .exec_ok(
+            Node::Pop,
+            &[
+                "curl",
+                "-sS",
+                "--max-time",
+                "3",
+                "http://[2001:db8:ffff::80]/",
+            ],
+        )
+        .unwrap();
+    assert!(page.contains("IPv6 works"), "{page}");
+    assert!(page.contains("You are 2001:db8:ff00::1"), "{page}");
+    let aaaa = lab
+        .exec_ok(
+            Node::Pop,
+            &[
+                "dig",
+                "+short",
+                "+time=2",
+                "AAAA",
+                addr::WEB_NAME,
+                "@2001:db8:ffff::53",
+            ],
+        )
+        .unwrap();
+    assert_eq!(aaaa.trim(), addr::WEB_V6);
+    let log = std::fs::read_to_string(lab.http_log()).unwrap();
+    assert!(log.starts_with("2001:db8:ff00::1 "), "{log}");
+}
+
+#[test]
+fn two_labs_run_at_once_without_interfering() {
+    if !need_root() {
+        return;
+    }
+    let names = [v6h_lab::unique_name("para"), v6h_lab::unique_name("para")];
+    let handles: Vec<_> = names
+        .iter()
+        .cloned()
+        .map(|n| std::thread::spawn(move || Lab::up(&n).unwrap()))
+        .collect();
+    let mut labs: Vec<Lab> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    for lab in &labs {
+        lab.exec_ok(Node::Gw, &["ping", "-c1", "-W2", addr::POP_V4])
+            .unwrap();
+        lab.exec_ok(
+            Node::Pop,
+            &[
+                "curl",
+                "-sS",
+                "--max-time",
+                "3",
+                "http://[2001:db8:ffff::80]/",
+            ],
+        )
+        .unwrap();
+    }
+    // Each lab's web server logged only its own request.
+    for lab in &labs {
+        let log = std::fs::read_to_string(lab.http_log()).unwrap();
+        assert_eq!(log.lines().count(), 1, "{}: {log}", lab.name());
+    }
+    // Removing one leaves the other working.
+    let first = labs.remove(0);
+    drop(first);
+    assert!(namespaces_of(&names[0]).is_empty());
+    assert_eq!(namespaces_of(&names[1]).len(), 6);
+    labs[0]
+        .exec_ok(
+            Node::Pop,
+            &[
+                "curl",
+                "-sS",
+                "--max-time",
+                "3",
+                "http://[2001:db8:ffff::80]/",
+            ],
+        )
+        .unwrap();
+}
+
+#[test]
+fn lab_cli_status_exec_and_errors() {
+    if !need_root() {
+        return;
+    }
+    let name = v6h_lab::unique_name("cli");
+    let lab = Lab::up(&name).unwrap();
+    let out = Command::new(BIN)
+        .args(["lab", "status", &name])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    for needle in [
+        "inet",
+        "pop",
+        "isp",
+        "gw",
+        "host",
+        "198.51.100.1/24",
+        "192.0.2.10/24",
+    ] {
+        assert!(text.contains(needle), "status lacks {needle}: {text}");
+    }
+    // exec passes the exit code through.
+    let out = Command::new(BIN)
+        .args(["lab", "exec", &name, "gw", "--", "sh", "-c", "exit 7"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(7));
+    let out = Command::new(BIN)
+        .args([
+            "lab",
+            "exec",
+            &name,
+            "host",
+            "--",
+            "cat",
+            "/proc/sys/net/ipv6/conf/eth0/autoconf",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "1");
+    // Unknown lab and node names give clear errors.
+    let out = Command::new(BIN)
+        .args(["lab", "exec", "nosuchlab", "gw", "--", "true"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no lab named \"nosuchlab\" is up"));
+    let out = Command::new(BIN)
+        .args(["lab", "exec", &name, "router", "--", "true"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown lab node"));
+    drop(lab);
+}
