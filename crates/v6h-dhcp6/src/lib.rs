@@ -1,3 +1,15 @@
-//! DHCPv6 server: codec, dhcp6s.conf, sans-IO server core and daemon.
+//! DHCPv6 server for v6home: a strict wire codec, the dhcp6s.conf and TOML configuration,
+//! a sans-IO server core (`Server::handle(now, bytes, link) -> Vec<Reply>`) and the daemon
+//! that binds UDP port 547 on the served interfaces.
+//!
+//! Layers, from pure to IO: [`wire`] (codec), [`duid`] (server DUIDs), [`config`]
+//! (configuration model and parsers), [`server`] (protocol logic), [`daemon`] (sockets,
+//! signals, state directory).
 
 #![forbid(unsafe_code)]
+
+pub mod config;
+pub mod daemon;
+pub mod duid;
+pub mod server;
+pub mod wire;

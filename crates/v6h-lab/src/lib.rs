@@ -690,6 +690,11 @@ impl LabChild {
         }
     }
 
+    /// Leaves the process running after this handle is gone (`lab down` still removes it).
+    pub fn detach(mut self) {
+        self.child.take();
+    }
+
     /// Stops the process: SIGTERM, then SIGKILL after 2 s. Returns its exit status.
     pub fn stop(&mut self) -> Option<std::process::ExitStatus> {
         let mut child = self.child.take()?;

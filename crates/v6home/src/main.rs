@@ -32,6 +32,18 @@ struct Cli {
 enum Command {
     /// Build, inspect and tear down the lab network in namespaces.
     Lab(cmd::lab::Args),
+    /// DHCPv6 server (dhcp6s replacement); `dhcp6 convert FILE` turns dhcp6s.conf into TOML.
+    Dhcp6(cmd::dhcp6::Args),
+    /// Tell whether IPv6 works on this host, and if not, why.
+    Check(cmd::check::Args),
+    /// Privacy addresses: configure them right, check them, or run the SLAAC privacy agent.
+    Privacy(cmd::privacy::Args),
+    /// Router advertisements (radvd replacement): `-C radvd.conf`, `-c`, `dump IF`, `convert FILE`.
+    Ra(cmd::ra::Args),
+    /// Tunnel broker (TIC server + AYIYA PoP): run, `status`, `tunnel add`.
+    Broker(cmd::broker::Args),
+    /// AICCU-compatible tunnel client: `start`, `tunnels`, `test`.
+    Tunnel(cmd::tunnel::Args),
 }
 
 fn main() {
@@ -46,5 +58,11 @@ fn main() {
 fn dispatch(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Lab(args) => cmd::lab::run(args),
+        Command::Dhcp6(args) => cmd::dhcp6::run(args),
+        Command::Check(args) => cmd::check::run(args),
+        Command::Privacy(args) => cmd::privacy::run(args),
+        Command::Ra(args) => cmd::ra::run(args),
+        Command::Broker(args) => cmd::broker::run(args),
+        Command::Tunnel(args) => cmd::tunnel::run(args),
     }
 }

@@ -1,6 +1,12 @@
 //! Subcommand front ends: argument parsing and the wiring of library crates to the OS.
 
+pub mod broker;
+pub mod check;
+pub mod dhcp6;
 pub mod lab;
+pub mod privacy;
+pub mod ra;
+pub mod tunnel;
 
 use tracing_subscriber::EnvFilter;
 

@@ -1,0 +1,557 @@
+//! Server configuration: the native model (also its TOML form) and its validation.
+//!
+//! Two front ends produce a [`Config`]: [`dhcp6s::parse_file`] reads wide-dhcpv6 `dhcp6s.conf`
+//! files (the complete server grammar) and [`Config::from_toml`] reads the native TOML form.
+//! [`Config::validate`] applies the same rules to both and returns warnings for statements
+//! that are accepted but not served yet (pools, host reservations, keys: the stateful issue).
+
+pub mod dhcp6s;
+
+use std::fmt;
+use std::net::Ipv6Addr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+/// `infinity` for lifetimes (RFC 8415 §7.7).
+pub const INFINITY: u32 = 0xffff_ffff;
+/// Minimum Information Refresh Time (RFC 8415 §21.23).
+pub const MIN_REFRESH_TIME: u32 = 600;
+
+/// Where a statement is: `file:line:col` (1-based).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Location {
+    /// File the statement is in.
+    pub file: PathBuf,
+    /// Line, 1-based.
+    pub line: usize,
+    /// Column in characters, 1-based.
+    pub col: usize,
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}", self.file.display(), self.line, self.col)
+    }
+}
+
+/// A configuration error; the configuration is not used.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    /// A file (config or include) could not be read.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// A syntax or semantic error at a known place.
+    #[error("{loc}: {msg}")]
+    At {
+        /// Where.
+        loc: Location,
+        /// What is wrong.
+        msg: String,
+    },
+    /// A TOML document that does not deserialize.
+    #[error("{}: {msg}", path.display())]
+    Toml {
+        /// The file.
+        path: PathBuf,
+        /// The TOML parser's message.
+        msg: String,
+    },
+    /// A semantic error found by [`Config::validate`].
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// A non-fatal finding: the statement is accepted but has no effect yet, or is dropped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Warning {
+    /// Where, when known.
+    pub loc: Option<Location>,
+    /// What.
+    pub msg: String,
+}
+
+impl fmt::Display for Warning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.loc {
+            Some(l) => write!(f, "{l}: {}", self.msg),
+            None => f.write_str(&self.msg),
+        }
+    }
+}
+
+/// The whole server configuration.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Global options sent to clients.
+    pub options: Options,
+    /// Per-interface settings (`interface` blocks).
+    #[serde(rename = "interface", skip_serializing_if = "Vec::is_empty")]
+    pub interfaces: Vec<Interface>,
+    /// Reservations by DUID (`host` blocks).
+    #[serde(rename = "host", skip_serializing_if = "Vec::is_empty")]
+    pub hosts: Vec<Host>,
+    /// Address pools (`pool` blocks).
+    #[serde(rename = "pool", skip_serializing_if = "Vec::is_empty")]
+    pub pools: Vec<Pool>,
+    /// Delayed-authentication keys (`keyinfo` blocks).
+    #[serde(rename = "keyinfo", skip_serializing_if = "Vec::is_empty")]
+    pub keys: Vec<KeyInfo>,
+}
+
+/// Global options (the `option` statements).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Options {
+    /// 23: DNS recursive name servers.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub dns_servers: Vec<Ipv6Addr>,
+    /// 24: domain search list.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub domain_list: Vec<String>,
+    /// 31: SNTP servers (also answered as 56 when a client asks for 56).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ntp_servers: Vec<Ipv6Addr>,
+    /// 22: SIP server addresses.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sip_server_addresses: Vec<Ipv6Addr>,
+    /// 21: SIP server domain names.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sip_server_domain_names: Vec<String>,
+    /// 27: NIS servers.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub nis_server_addresses: Vec<Ipv6Addr>,
+    /// 29: NIS domain names.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub nis_domain_names: Vec<String>,
+    /// 28: NIS+ servers.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub nisp_server_addresses: Vec<Ipv6Addr>,
+    /// 30: NIS+ domain names.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub nisp_domain_names: Vec<String>,
+    /// 34: BCMCS controller addresses.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub bcmcs_server_addresses: Vec<Ipv6Addr>,
+    /// 33: BCMCS controller domain names.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub bcmcs_server_domain_names: Vec<String>,
+    /// 32: Information Refresh Time in seconds (600..=2³²-1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_time: Option<u32>,
+}
+
+/// An `interface` block.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Interface {
+    /// Interface name.
+    pub name: String,
+    /// `allow rapid-commit`.
+    #[serde(default)]
+    pub rapid_commit: bool,
+    /// `preference N` (option 7); absent means no option 7.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preference: Option<u8>,
+    /// `address-pool` statements (stateful; not served yet).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub address_pools: Vec<PoolUse>,
+}
+
+/// A use of a pool with lifetimes (`address-pool POOL pltime [vltime]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PoolUse {
+    /// Pool name.
+    pub pool: String,
+    /// Preferred lifetime in seconds (4294967295 = infinity).
+    pub preferred: u32,
+    /// Valid lifetime in seconds (4294967295 = infinity).
+    pub valid: u32,
+}
+
+/// A `host` block: reservations for one DUID.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Host {
+    /// Block name.
+    pub name: String,
+    /// Client DUID, `hh:hh:...`.
+    pub duid: String,
+    /// Static IA_NA addresses.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub addresses: Vec<StaticAddress>,
+    /// Static IA_PD prefixes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub prefixes: Vec<StaticPrefix>,
+    /// Pools this host may draw from.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub address_pools: Vec<PoolUse>,
+    /// `delayedkey NAME`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delayed_key: Option<String>,
+}
+
+/// A static address reservation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StaticAddress {
+    /// The address.
+    pub address: Ipv6Addr,
+    /// Preferred lifetime.
+    pub preferred: u32,
+    /// Valid lifetime.
+    pub valid: u32,
+}
+
+/// A static prefix reservation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StaticPrefix {
+    /// The prefix.
+    pub prefix: Ipv6Addr,
+    /// Its length, 0..=128.
+    pub prefix_len: u8,
+    /// Preferred lifetime.
+    pub preferred: u32,
+    /// Valid lifetime.
+    pub valid: u32,
+}
+
+/// A `pool` block.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pool {
+    /// Pool name.
+    pub name: String,
+    /// First address.
+    pub start: Ipv6Addr,
+    /// Last address.
+    pub end: Ipv6Addr,
+}
+
+/// A `keyinfo` block (delayed authentication, RFC 3315 §21.4).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyInfo {
+    /// Key name.
+    pub name: String,
+    /// `realm`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub realm: Option<String>,
+    /// `keyid`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keyid: Option<u32>,
+    /// `secret`, base64.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+    /// `expire`: `yyyy-mm-dd HH:MM`, `mm-dd HH:MM`, `HH:MM` or `forever`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expire: Option<String>,
+}
+
+/// Checks a DNS name given as text; returns what is wrong.
+pub fn check_domain_name(name: &str) -> Result<(), String> {
+    let mut buf = Vec::new();
+    crate::wire::encode_name(crate::wire::code::DOMAIN_LIST, name, &mut buf)
+        .map_err(|e| format!("bad domain name {name:?}: {e}"))?;
+    if name.is_empty() || name == "." {
+        return Err("empty domain name".to_owned());
+    }
+    Ok(())
+}
+
+/// Checks `pltime [vltime]`: pltime ≤ vltime unless vltime is infinite.
+pub fn check_lifetimes(preferred: u32, valid: u32) -> Result<(), String> {
+    if valid != INFINITY && preferred > valid {
+        return Err(format!(
+            "preferred lifetime {preferred} exceeds valid lifetime {valid}"
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a keyinfo `expire` value.
+pub fn check_expire(s: &str) -> Result<(), String> {
+    if s == "forever" {
+        return Ok(());
+    }
+    let bad = || {
+        format!(
+            "bad expire {s:?}: want \"yyyy-mm-dd HH:MM\", \"mm-dd HH:MM\", \"HH:MM\" or \"forever\""
+        )
+    };
+    let num = |t: &str, lo: u32, hi: u32| -> Result<u32, String> {
+        if t.is_empty() || !t.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(bad());
+        }
+        let v: u32 = t.parse().map_err(|_| bad())?;
+        if (lo..=hi).contains(&v) {
+            Ok(v)
+        } else {
+            Err(bad())
+        }
+    };
+    let (date, time) = match s.split_once(' ') {
+        Some((d, t)) => (Some(d), t),
+        None => (None, s),
+    };
+    let (h, m) = time.split_once(':').ok_or_else(bad)?;
+    num(h, 0, 23)?;
+    num(m, 0, 59)?;
+    if let Some(d) = date {
+        let parts: Vec<&str> = d.split('-').collect();
+        match parts.as_slice() {
+            [y, mo, da] => {
+                num(y, 1970, 9999)?;
+                num(mo, 1, 12)?;
+                num(da, 1, 31)?;
+            }
+            [mo, da] => {
+                num(mo, 1, 12)?;
+                num(da, 1, 31)?;
+            }
+            _ => return Err(bad()),
+        }
+    }
+    Ok(())
+}
+
+/// Checks that `s` is base64 (RFC 4648, with padding).
+pub fn check_base64(s: &str) -> Result<(), String> {
+    let b = s.as_bytes();
+    let bad = || "secret is not valid base64".to_owned();
+    if b.is_empty() || !b.len().is_multiple_of(4) {
+        return Err(bad());
+    }
+    let pad = b.iter().rev().take_while(|&&c| c == b'=').count();
+    if pad > 2 {
+        return Err(bad());
+    }
+    let body = &b[..b.len() - pad];
+    if !body
+        .iter()
+        .all(|&c| c.is_ascii_alphanumeric() || c == b'+' || c == b'/')
+    {
+        return Err(bad());
+    }
+    Ok(())
+}
+
+fn dup_addrs(what: &str, list: &[Ipv6Addr]) -> Result<(), ConfigError> {
+    for (i, a) in list.iter().enumerate() {
+        if list[..i].contains(a) {
+            return Err(ConfigError::Invalid(format!(
+                "duplicate address {a} in option {what} (dhcp6s refuses this too, silently)"
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn dup_names(what: &str, list: &[String]) -> Result<(), ConfigError> {
+    for (i, n) in list.iter().enumerate() {
+        check_domain_name(n).map_err(|e| ConfigError::Invalid(format!("option {what}: {e}")))?;
+        if list[..i].iter().any(|m| m.eq_ignore_ascii_case(n)) {
+            return Err(ConfigError::Invalid(format!(
+                "duplicate domain name {n:?} in option {what} (dhcp6s refuses this too, silently)"
+            )));
+        }
+    }
+    Ok(())
+}
+
+impl Config {
+    /// Reads a native TOML configuration (without validating it).
+    pub fn from_toml(path: &Path, text: &str) -> Result<Config, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError::Toml {
+            path: path.to_owned(),
+            msg: e.to_string(),
+        })
+    }
+
+    /// Writes the native TOML form.
+    pub fn to_toml(&self) -> Result<String, ConfigError> {
+        toml::to_string(self).map_err(|e| ConfigError::Invalid(format!("TOML encoding: {e}")))
+    }
+
+    /// Loads a file: `*.toml` is the native form, anything else is `dhcp6s.conf` syntax.
+    /// The result is validated; the warnings are returned with it.
+    pub fn load(path: &Path) -> Result<(Config, Vec<Warning>), ConfigError> {
+        if path.extension().is_some_and(|e| e == "toml") {
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+                path: path.to_owned(),
+                source,
+            })?;
+            let cfg = Config::from_toml(path, &text)?;
+            let warnings = cfg.validate()?;
+            Ok((cfg, warnings))
+        } else {
+            dhcp6s::parse_file(path)
+        }
+    }
+
+    /// Validates the whole configuration. Errors are fatal; warnings name every statement
+    /// that is accepted but not served yet.
+    pub fn validate(&self) -> Result<Vec<Warning>, ConfigError> {
+        let o = &self.options;
+        dup_addrs("domain-name-servers", &o.dns_servers)?;
+        dup_addrs("ntp-servers", &o.ntp_servers)?;
+        dup_addrs("sip-server-address", &o.sip_server_addresses)?;
+        dup_addrs("nis-server-address", &o.nis_server_addresses)?;
+        dup_addrs("nisp-server-address", &o.nisp_server_addresses)?;
+        dup_addrs("bcmcs-server-address", &o.bcmcs_server_addresses)?;
+        dup_names("domain-name", &o.domain_list)?;
+        dup_names("sip-server-domain-name", &o.sip_server_domain_names)?;
+        dup_names("nis-domain-name", &o.nis_domain_names)?;
+        dup_names("nisp-domain-name", &o.nisp_domain_names)?;
+        dup_names("bcmcs-server-domain-name", &o.bcmcs_server_domain_names)?;
+        if let Some(r) = o.refresh_time
+            && r < MIN_REFRESH_TIME
+        {
+            return Err(ConfigError::Invalid(format!(
+                "refreshtime {r} is below the minimum of {MIN_REFRESH_TIME} seconds"
+            )));
+        }
+        let mut w = Vec::new();
+        let not_served = |w: &mut Vec<Warning>, what: String| {
+            w.push(Warning {
+                loc: None,
+                msg: format!("{what}: accepted, but not served yet (stateful DHCPv6 comes later)"),
+            })
+        };
+        let mut seen = Vec::new();
+        for p in &self.pools {
+            if seen.contains(&&p.name) {
+                return Err(ConfigError::Invalid(format!(
+                    "pool {:?} defined twice",
+                    p.name
+                )));
+            }
+            seen.push(&p.name);
+            if u128::from(p.start) > u128::from(p.end) {
+                return Err(ConfigError::Invalid(format!(
+                    "pool {:?}: range start {} is after end {}",
+                    p.name, p.start, p.end
+                )));
+            }
+            not_served(&mut w, format!("pool {:?}", p.name));
+        }
+        let pool_ok = |u: &PoolUse, owner: &str| -> Result<(), ConfigError> {
+            if !self.pools.iter().any(|p| p.name == u.pool) {
+                return Err(ConfigError::Invalid(format!(
+                    "{owner}: address-pool {:?} is not defined",
+                    u.pool
+                )));
+            }
+            check_lifetimes(u.preferred, u.valid)
+                .map_err(|e| ConfigError::Invalid(format!("{owner}: address-pool {}: {e}", u.pool)))
+        };
+        let mut seen = Vec::new();
+        for i in &self.interfaces {
+            if seen.contains(&&i.name) {
+                return Err(ConfigError::Invalid(format!(
+                    "interface {:?} configured twice",
+                    i.name
+                )));
+            }
+            seen.push(&i.name);
+            if i.name.is_empty() || i.name.len() > 15 {
+                return Err(ConfigError::Invalid(format!(
+                    "interface name {:?} must be 1 to 15 bytes",
+                    i.name
+                )));
+            }
+            for u in &i.address_pools {
+                pool_ok(u, &format!("interface {}", i.name))?;
+                not_served(
+                    &mut w,
+                    format!("interface {} address-pool {}", i.name, u.pool),
+                );
+            }
+        }
+        let mut seen: Vec<&String> = Vec::new();
+        for h in &self.hosts {
+            if seen.contains(&&h.name) {
+                return Err(ConfigError::Invalid(format!(
+                    "host {:?} defined twice",
+                    h.name
+                )));
+            }
+            seen.push(&h.name);
+            crate::duid::from_text(&h.duid)
+                .map_err(|e| ConfigError::Invalid(format!("host {:?}: {e}", h.name)))?;
+            let owner = format!("host {}", h.name);
+            for a in &h.addresses {
+                check_lifetimes(a.preferred, a.valid).map_err(|e| {
+                    ConfigError::Invalid(format!("{owner}: address {}: {e}", a.address))
+                })?;
+            }
+            for p in &h.prefixes {
+                if p.prefix_len > 128 {
+                    return Err(ConfigError::Invalid(format!(
+                        "{owner}: prefix length {} exceeds 128",
+                        p.prefix_len
+                    )));
+                }
+                check_lifetimes(p.preferred, p.valid).map_err(|e| {
+                    ConfigError::Invalid(format!("{owner}: prefix {}: {e}", p.prefix))
+                })?;
+            }
+            for u in &h.address_pools {
+                pool_ok(u, &owner)?;
+            }
+            if let Some(k) = &h.delayed_key {
+                if !self.keys.iter().any(|key| &key.name == k) {
+                    return Err(ConfigError::Invalid(format!(
+                        "{owner}: delayedkey {k:?} is not defined by a keyinfo block"
+                    )));
+                }
+                not_served(&mut w, format!("{owner} delayedkey {k}"));
+            }
+            not_served(&mut w, format!("host {:?} (reservations)", h.name));
+        }
+        let mut seen: Vec<&String> = Vec::new();
+        for k in &self.keys {
+            if seen.contains(&&k.name) {
+                return Err(ConfigError::Invalid(format!(
+                    "keyinfo {:?} defined twice",
+                    k.name
+                )));
+            }
+            seen.push(&k.name);
+            let owner = format!("keyinfo {:?}", k.name);
+            for (field, present) in [
+                ("realm", k.realm.is_some()),
+                ("keyid", k.keyid.is_some()),
+                ("secret", k.secret.is_some()),
+            ] {
+                if !present {
+                    return Err(ConfigError::Invalid(format!(
+                        "{owner}: {field} is required"
+                    )));
+                }
+            }
+            if let Some(s) = &k.secret {
+                check_base64(s).map_err(|e| ConfigError::Invalid(format!("{owner}: {e}")))?;
+            }
+            if let Some(e) = &k.expire {
+                check_expire(e).map_err(|e| ConfigError::Invalid(format!("{owner}: {e}")))?;
+            }
+            not_served(&mut w, format!("{owner} (delayed authentication)"));
+        }
+        Ok(w)
+    }
+
+    /// The settings for interface `name`, if it has an `interface` block.
+    pub fn interface(&self, name: &str) -> Option<&Interface> {
+        self.interfaces.iter().find(|i| i.name == name)
+    }
+}

@@ -1,0 +1,506 @@
+//! `gateway.toml`: one file for the whole home router.
+//!
+//! Each part is either inline or points at the file a user already has (`aiccu.conf`,
+//! `radvd.conf`, `dhcp6s.conf`), so migrating is pointing at those files. Inline sections are
+//! turned into the same native syntax and parsed by the same parsers as the files, so there is
+//! one implementation of every rule.
+
+use std::net::Ipv6Addr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// Errors in `gateway.toml`.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// TOML syntax or an unknown key.
+    #[error("{path}:{line}:{col}: {message}")]
+    Syntax {
+        /// The file.
+        path: String,
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        col: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// A section is inconsistent.
+    #[error("{path}: [{section}] {message}")]
+    Invalid {
+        /// The file.
+        path: String,
+        /// The section.
+        section: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// The whole gateway configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewayConfig {
+    /// The tunnel to the broker.
+    pub tunnel: TunnelSection,
+    /// The LAN side.
+    pub lan: LanSection,
+    /// Router advertisements.
+    #[serde(default)]
+    pub ra: RaSection,
+    /// Stateless DHCPv6.
+    #[serde(default)]
+    pub dhcp6: Dhcp6Section,
+    /// IPv6 forwarding.
+    #[serde(default)]
+    pub forwarding: ForwardingSection,
+}
+
+/// `[tunnel]`: an existing aiccu.conf, or the same keys inline.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TunnelSection {
+    /// Path of an aiccu.conf (relative to gateway.toml).
+    pub aiccu_conf: Option<PathBuf>,
+    /// TIC server (IPv4 address or name).
+    pub server: Option<String>,
+    /// TIC user name.
+    pub username: Option<String>,
+    /// TIC account password.
+    pub password: Option<String>,
+    /// Tunnel id, e.g. `T1`.
+    pub tunnel_id: Option<String>,
+    /// Tunnel interface name (default `sixxs`).
+    pub interface: Option<String>,
+}
+
+/// `[lan]`: the interface the home is on, and its prefix.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LanSection {
+    /// The LAN interface.
+    pub interface: String,
+    /// The LAN /64, e.g. `2001:db8:1234::/64`.
+    pub prefix: String,
+    /// The router's own interface identifier on the LAN prefix (default `::1`).
+    #[serde(default = "default_router_iid")]
+    pub router_address: Ipv6Addr,
+}
+
+fn default_router_iid() -> Ipv6Addr {
+    Ipv6Addr::new(0, 0, 0, 0, 0, 0, 0, 1)
+}
+
+/// `[ra]`: an existing radvd.conf, or a few inline settings.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RaSection {
+    /// Path of a radvd.conf (relative to gateway.toml).
+    pub radvd_conf: Option<PathBuf>,
+    /// DNS servers to advertise (RDNSS).
+    #[serde(default)]
+    pub rdnss: Vec<Ipv6Addr>,
+    /// DNS search domains (DNSSL).
+    #[serde(default)]
+    pub dnssl: Vec<String>,
+    /// Router lifetime in seconds while the tunnel is up (default 1800, as radvd).
+    pub router_lifetime: Option<u32>,
+    /// Set the O flag (clients ask DHCPv6 for DNS). Default: on when `[dhcp6]` serves.
+    pub other_config: Option<bool>,
+    /// MaxRtrAdvInterval in seconds (default 600, as radvd).
+    pub max_interval: Option<u32>,
+}
+
+/// `[dhcp6]`: an existing dhcp6s.conf, or DNS servers inline.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Dhcp6Section {
+    /// Path of a dhcp6s.conf (relative to gateway.toml).
+    pub dhcp6s_conf: Option<PathBuf>,
+    /// DNS servers to hand out.
+    #[serde(default)]
+    pub dns_servers: Vec<Ipv6Addr>,
+    /// Domain search list.
+    #[serde(default)]
+    pub domain_list: Vec<String>,
+    /// Serve DHCPv6 at all (default true).
+    pub enabled: Option<bool>,
+}
+
+/// `[forwarding]`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ForwardingSection {
+    /// Also write a sysctl.d drop-in so forwarding survives a reboot.
+    #[serde(default)]
+    pub persist: bool,
+}
+
+/// A component's configuration: a file to read, or text generated from inline settings, in
+/// the component's native syntax.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// Read this file.
+    File(PathBuf),
+    /// Parse this text (named `gateway.toml [section]` in errors).
+    Inline(String),
+}
+
+impl GatewayConfig {
+    /// Loads and checks `path`.
+    pub fn load(path: &Path) -> Result<GatewayConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let mut config = Self::parse(&path.display().to_string(), &text)?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        for p in [
+            config.tunnel.aiccu_conf.as_mut(),
+            config.ra.radvd_conf.as_mut(),
+            config.dhcp6.dhcp6s_conf.as_mut(),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        }
+        Ok(config)
+    }
+
+    /// Parses and checks the text of a gateway.toml named `path`.
+    pub fn parse(path: &str, text: &str) -> Result<GatewayConfig, ConfigError> {
+        let config: GatewayConfig = toml::from_str(text).map_err(|e| {
+            let (line, col) = e.span().map(|s| line_col(text, s.start)).unwrap_or((1, 1));
+            ConfigError::Syntax {
+                path: path.to_string(),
+                line,
+                col,
+                message: e.message().to_string(),
+            }
+        })?;
+        config.validate(path)?;
+        Ok(config)
+    }
+
+    fn validate(&self, path: &str) -> Result<(), ConfigError> {
+        let invalid = |section, message: String| ConfigError::Invalid {
+            path: path.to_string(),
+            section,
+            message,
+        };
+        let t = &self.tunnel;
+        let inline = t.server.is_some() || t.username.is_some() || t.password.is_some();
+        match (&t.aiccu_conf, inline) {
+            (Some(_), true) => {
+                return Err(invalid(
+                    "tunnel",
+                    "give either aiccu_conf or the inline keys (server, username, password), not both".into(),
+                ));
+            }
+            (None, false) => {
+                return Err(invalid(
+                    "tunnel",
+                    "give aiccu_conf = \"/etc/aiccu.conf\", or server, username and password"
+                        .into(),
+                ));
+            }
+            (None, true) if t.server.is_none() || t.username.is_none() || t.password.is_none() => {
+                return Err(invalid(
+                    "tunnel",
+                    "inline tunnels need server, username and password".into(),
+                ));
+            }
+            _ => {}
+        }
+        let (prefix, len) = parse_prefix(&self.lan.prefix).ok_or_else(|| {
+            invalid(
+                "lan",
+                format!(
+                    "prefix {:?} is not an IPv6 prefix like 2001:db8:1234::/64",
+                    self.lan.prefix
+                ),
+            )
+        })?;
+        if len != 64 {
+            return Err(invalid(
+                "lan",
+                format!(
+                    "prefix {} has length {len}; SLAAC needs a /64",
+                    self.lan.prefix
+                ),
+            ));
+        }
+        if u128::from(prefix) & ((1u128 << 64) - 1) != 0 {
+            return Err(invalid(
+                "lan",
+                format!("prefix {} has host bits set", self.lan.prefix),
+            ));
+        }
+        if self.ra.radvd_conf.is_some()
+            && (!self.ra.rdnss.is_empty()
+                || !self.ra.dnssl.is_empty()
+                || self.ra.router_lifetime.is_some()
+                || self.ra.max_interval.is_some()
+                || self.ra.other_config.is_some())
+        {
+            return Err(invalid(
+                "ra",
+                "give either radvd_conf or inline settings, not both".into(),
+            ));
+        }
+        if let Some(l) = self.ra.router_lifetime
+            && l > 9000
+        {
+            return Err(invalid(
+                "ra",
+                format!("router_lifetime {l} is above 9000 s (RFC 4861)"),
+            ));
+        }
+        if let Some(m) = self.ra.max_interval
+            && !(4..=1800).contains(&m)
+        {
+            return Err(invalid(
+                "ra",
+                format!("max_interval {m} is outside 4..1800 s (RFC 4861)"),
+            ));
+        }
+        if self.dhcp6.dhcp6s_conf.is_some()
+            && (!self.dhcp6.dns_servers.is_empty() || !self.dhcp6.domain_list.is_empty())
+        {
+            return Err(invalid(
+                "dhcp6",
+                "give either dhcp6s_conf or inline settings, not both".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The LAN prefix and the router's own address on it.
+    pub fn lan_address(&self) -> (Ipv6Addr, Ipv6Addr) {
+        let (prefix, _) = parse_prefix(&self.lan.prefix).unwrap_or((Ipv6Addr::UNSPECIFIED, 64));
+        let iid = u128::from(self.lan.router_address) & ((1u128 << 64) - 1);
+        (prefix, Ipv6Addr::from(u128::from(prefix) | iid))
+    }
+
+    /// The tunnel's aiccu.conf: the file, or one generated from the inline keys.
+    pub fn tunnel_source(&self) -> Source {
+        let t = &self.tunnel;
+        if let Some(p) = &t.aiccu_conf {
+            return Source::File(p.clone());
+        }
+        let mut text = String::from("# generated from gateway.toml [tunnel]\n");
+        let mut kv = |k: &str, v: &str| text.push_str(&format!("{k} {v}\n"));
+        kv("server", t.server.as_deref().unwrap_or_default());
+        kv("username", t.username.as_deref().unwrap_or_default());
+        kv("password", t.password.as_deref().unwrap_or_default());
+        kv("ipv6_interface", t.interface.as_deref().unwrap_or("sixxs"));
+        if let Some(id) = &t.tunnel_id {
+            kv("tunnel_id", id);
+        }
+        kv("defaultroute", "true");
+        kv("daemonize", "false");
+        Source::Inline(text)
+    }
+
+    /// Whether DHCPv6 is served.
+    pub fn dhcp6_enabled(&self) -> bool {
+        self.dhcp6.enabled.unwrap_or(true)
+    }
+
+    /// The RA configuration: the radvd.conf, or one generated from the inline settings.
+    pub fn ra_source(&self) -> Source {
+        if let Some(p) = &self.ra.radvd_conf {
+            return Source::File(p.clone());
+        }
+        let ra = &self.ra;
+        let other = ra.other_config.unwrap_or(self.dhcp6_enabled());
+        let mut text = format!(
+            "# generated from gateway.toml [ra]\ninterface {} {{\n    AdvSendAdvert on;\n",
+            self.lan.interface
+        );
+        if let Some(m) = ra.max_interval {
+            text.push_str(&format!("    MaxRtrAdvInterval {m};\n"));
+        }
+        if let Some(l) = ra.router_lifetime {
+            text.push_str(&format!("    AdvDefaultLifetime {l};\n"));
+        }
+        if other {
+            text.push_str("    AdvOtherConfigFlag on;\n");
+        }
+        text.push_str(&format!(
+            "    prefix {} {{\n        AdvOnLink on;\n        AdvAutonomous on;\n    }};\n",
+            self.lan.prefix
+        ));
+        if !ra.rdnss.is_empty() {
+            let list: Vec<String> = ra.rdnss.iter().map(ToString::to_string).collect();
+            text.push_str(&format!("    RDNSS {} {{\n    }};\n", list.join(" ")));
+        }
+        if !ra.dnssl.is_empty() {
+            text.push_str(&format!("    DNSSL {} {{\n    }};\n", ra.dnssl.join(" ")));
+        }
+        text.push_str("};\n");
+        Source::Inline(text)
+    }
+
+    /// The DHCPv6 configuration: the dhcp6s.conf, or one generated from the inline settings.
+    /// `None` when DHCPv6 is off.
+    pub fn dhcp6_source(&self) -> Option<Source> {
+        if !self.dhcp6_enabled() {
+            return None;
+        }
+        if let Some(p) = &self.dhcp6.dhcp6s_conf {
+            return Some(Source::File(p.clone()));
+        }
+        let mut text = String::from("# generated from gateway.toml [dhcp6]\n");
+        let dns: Vec<Ipv6Addr> = if self.dhcp6.dns_servers.is_empty() {
+            self.ra.rdnss.clone()
+        } else {
+            self.dhcp6.dns_servers.clone()
+        };
+        for d in dns {
+            text.push_str(&format!("option domain-name-servers {d};\n"));
+        }
+        for d in &self.dhcp6.domain_list {
+            text.push_str(&format!("option domain-name \"{d}\";\n"));
+        }
+        Some(Source::Inline(text))
+    }
+}
+
+/// Parses `addr/len`.
+pub fn parse_prefix(s: &str) -> Option<(Ipv6Addr, u8)> {
+    let (a, l) = s.split_once('/')?;
+    let len: u8 = l.parse().ok().filter(|l| *l <= 128)?;
+    Some((a.parse().ok()?, len))
+}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, col)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FILES: &str = r#"
+[tunnel]
+aiccu_conf = "aiccu.conf"
+[lan]
+interface = "eth0"
+prefix = "2001:db8:1234::/64"
+[ra]
+radvd_conf = "radvd.conf"
+[dhcp6]
+dhcp6s_conf = "dhcp6s.conf"
+"#;
+
+    const INLINE: &str = r#"
+[tunnel]
+server = "198.51.100.1"
+username = "HOME1-V6H"
+password = "secret"
+tunnel_id = "T1"
+[lan]
+interface = "eth0"
+prefix = "2001:db8:1234::/64"
+[ra]
+rdnss = ["2001:db8:ffff::53"]
+router_lifetime = 90
+[forwarding]
+persist = true
+"#;
+
+    #[test]
+    fn file_references_resolve_against_the_config_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gateway.toml");
+        std::fs::write(&path, FILES).unwrap();
+        let c = GatewayConfig::load(&path).unwrap();
+        assert_eq!(
+            c.tunnel_source(),
+            Source::File(dir.path().join("aiccu.conf"))
+        );
+        assert_eq!(c.ra_source(), Source::File(dir.path().join("radvd.conf")));
+        assert_eq!(
+            c.dhcp6_source(),
+            Some(Source::File(dir.path().join("dhcp6s.conf")))
+        );
+        assert_eq!(
+            c.lan_address().1,
+            "2001:db8:1234::1".parse::<Ipv6Addr>().unwrap()
+        );
+    }
+
+    #[test]
+    fn inline_sections_become_native_syntax() {
+        let c = GatewayConfig::parse("g.toml", INLINE).unwrap();
+        let Source::Inline(aiccu) = c.tunnel_source() else {
+            panic!()
+        };
+        assert!(aiccu.contains("server 198.51.100.1\n"));
+        assert!(aiccu.contains("tunnel_id T1\n"));
+        assert!(aiccu.contains("ipv6_interface sixxs\n"));
+        let Source::Inline(radvd) = c.ra_source() else {
+            panic!()
+        };
+        assert_eq!(
+            radvd,
+            "# generated from gateway.toml [ra]\ninterface eth0 {\n    AdvSendAdvert on;\n    AdvDefaultLifetime 90;\n    AdvOtherConfigFlag on;\n    prefix 2001:db8:1234::/64 {\n        AdvOnLink on;\n        AdvAutonomous on;\n    };\n    RDNSS 2001:db8:ffff::53 {\n    };\n};\n"
+        );
+        // DHCPv6 hands out the RDNSS servers when it has none of its own.
+        let Some(Source::Inline(d)) = c.dhcp6_source() else {
+            panic!()
+        };
+        assert_eq!(
+            d,
+            "# generated from gateway.toml [dhcp6]\noption domain-name-servers 2001:db8:ffff::53;\n"
+        );
+        assert!(c.forwarding.persist);
+    }
+
+    #[test]
+    fn mistakes_are_explained() {
+        let e = GatewayConfig::parse("g.toml", "[tunnel]\nserver = 1\n").unwrap_err();
+        assert!(e.to_string().starts_with("g.toml:2:10: "), "{e}");
+        let e =
+            GatewayConfig::parse("g.toml", &INLINE.replace("[ra]", "[ra]\nbogus = 1")).unwrap_err();
+        assert!(e.to_string().contains("unknown field `bogus`"), "{e}");
+        let e = GatewayConfig::parse("g.toml", &INLINE.replace("/64", "/48")).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "g.toml: [lan] prefix 2001:db8:1234::/48 has length 48; SLAAC needs a /64"
+        );
+        let e =
+            GatewayConfig::parse("g.toml", &INLINE.replace("1234::/64", "1234::5/64")).unwrap_err();
+        assert!(e.to_string().contains("host bits"), "{e}");
+        let e = GatewayConfig::parse("g.toml", &INLINE.replace("username = \"HOME1-V6H\"\n", ""))
+            .unwrap_err();
+        assert!(
+            e.to_string().contains("need server, username and password"),
+            "{e}"
+        );
+        let both = FILES.replace("[tunnel]\n", "[tunnel]\nserver = \"x\"\n");
+        let e = GatewayConfig::parse("g.toml", &both).unwrap_err();
+        assert!(e.to_string().contains("not both"), "{e}");
+        let e = GatewayConfig::parse(
+            "g.toml",
+            &INLINE.replace("router_lifetime = 90", "router_lifetime = 9001"),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("above 9000"), "{e}");
+    }
+}

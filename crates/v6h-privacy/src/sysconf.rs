@@ -1,0 +1,833 @@
+//! Pure configuration logic of `v6home privacy enable|disable`: lifetime validation against
+//! REGEN_ADVANCE and `max_addresses`, the sysctl drop-in, each network manager's native
+//! setting, and the reader-order check that nothing later overrides our keys.
+//!
+//! Nothing here touches the file system: [`plan`] turns a [`Request`] and a [`SystemView`]
+//! (what the IO shell found) into a [`Plan`] of files to write, live sysctl values and
+//! commands. The IO shell is [`crate::system`].
+
+use crate::lifetime::Lifetime;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+/// REGEN_ADVANCE of Linux ≥ 6.9 with default sysctls: 2 + 3 × 1 × 1 s.
+pub const REGEN_ADVANCE: u32 = 5;
+/// The kernel's default `max_desync_factor`, seconds.
+pub const KERNEL_MAX_DESYNC: u32 = 600;
+/// Shortest lifetime accepted without `--force` (spec P7).
+pub const MIN_UNFORCED: u32 = 600;
+/// The sysctl drop-in, relative to the root.
+pub const SYSCTL_DROPIN: &str = "etc/sysctl.d/60-v6home-privacy.conf";
+/// The fallback when sysctl.d is not read.
+pub const SYSCTL_CONF: &str = "etc/sysctl.conf";
+/// NetworkManager's drop-in, relative to the root.
+pub const NM_DROPIN: &str = "etc/NetworkManager/conf.d/60-v6home-privacy.conf";
+/// systemd-networkd's global drop-in, relative to the root.
+pub const NETWORKD_GLOBAL_DROPIN: &str = "etc/systemd/networkd.conf.d/60-v6home-privacy.conf";
+/// Name of our drop-in inside each `<unit>.network.d/` directory.
+pub const NETWORKD_UNIT_DROPIN: &str = "60-v6home-privacy.conf";
+/// Start marker of our block in `/etc/sysctl.conf`.
+pub const BLOCK_BEGIN: &str = "# BEGIN v6home privacy";
+/// End marker of our block in `/etc/sysctl.conf`.
+pub const BLOCK_END: &str = "# END v6home privacy";
+
+/// Which address new connections should prefer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Prefer {
+    /// Prefer the temporary address (`use_tempaddr = 2`).
+    #[default]
+    Temporary,
+    /// Form temporaries but prefer the public address (`use_tempaddr = 1`).
+    Public,
+}
+
+/// What the user asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Request {
+    /// Turn privacy extensions on.
+    Enable {
+        /// Temporary or public source preference.
+        prefer: Prefer,
+        /// `temp_prefered_lft`.
+        preferred: Lifetime,
+        /// `temp_valid_lft`.
+        valid: Lifetime,
+        /// Allow lifetimes below 600 s (labs).
+        force: bool,
+    },
+    /// Turn them off (explicitly, so no manager turns them back on).
+    Disable,
+}
+
+impl Request {
+    /// The `use_tempaddr` value this request writes.
+    pub fn use_tempaddr(&self) -> i32 {
+        match self {
+            Request::Enable {
+                prefer: Prefer::Temporary,
+                ..
+            } => 2,
+            Request::Enable {
+                prefer: Prefer::Public,
+                ..
+            } => 1,
+            Request::Disable => 0,
+        }
+    }
+}
+
+/// A network manager that writes `use_tempaddr` (or runs SLAAC) itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Manager {
+    /// NetworkManager.
+    NetworkManager,
+    /// systemd-networkd.
+    Networkd,
+    /// dhcpcd.
+    Dhcpcd,
+    /// ConnMan.
+    ConnMan,
+    /// netplan (a generator for NM or networkd).
+    Netplan,
+}
+
+impl std::fmt::Display for Manager {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Manager::NetworkManager => "NetworkManager",
+            Manager::Networkd => "systemd-networkd",
+            Manager::Dhcpcd => "dhcpcd",
+            Manager::ConnMan => "ConnMan",
+            Manager::Netplan => "netplan",
+        })
+    }
+}
+
+/// What the IO shell found on the system (or under `--root`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SystemView {
+    /// Interfaces to configure (existing, not `lo`, not devices where privacy cannot work).
+    pub interfaces: Vec<String>,
+    /// Detected managers.
+    pub managers: Vec<Manager>,
+    /// Names of `*.network` units in /etc and /run (for `<name>.network.d/` drop-ins).
+    pub networkd_units: Vec<String>,
+    /// ConnMan services: (directory name, current `settings` content).
+    pub connman_services: Vec<(String, String)>,
+    /// Whether some reader processes `sysctl.d` (systemd-sysctl or procps `--system`).
+    pub sysctl_d_read: bool,
+    /// Current content of `/etc/sysctl.conf`, if it exists.
+    pub sysctl_conf: Option<String>,
+    /// Content of `/etc/dhcpcd.conf`, if it exists.
+    pub dhcpcd_conf: Option<String>,
+    /// `max_addresses` of the interfaces (the smallest), default 16.
+    pub max_addresses: u32,
+    /// Whether commands (nmcli, networkctl, connmanctl) may be run (false under `--root`).
+    pub live: bool,
+}
+
+/// A file to write, relative to the root.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileWrite {
+    /// Path relative to the root (no leading `/`).
+    pub path: String,
+    /// Full new content.
+    pub content: String,
+    /// Unix permission bits.
+    pub mode: u32,
+}
+
+/// Everything `enable`/`disable` will do.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Plan {
+    /// Files to write.
+    pub files: Vec<FileWrite>,
+    /// Live sysctls: (path under `/proc/sys`, value).
+    pub live: Vec<(String, String)>,
+    /// Commands to run afterwards (only when live).
+    pub commands: Vec<Vec<String>>,
+    /// Things the user should know.
+    pub notes: Vec<String>,
+}
+
+/// A request that cannot work.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// Preferred lifetime not above REGEN_ADVANCE + 1.
+    #[error(
+        "preferred lifetime {0} is not longer than REGEN_ADVANCE + 1 s (6s): the kernel could never \
+         create a usable temporary and, after 3 silent failures, turns privacy off for the interface"
+    )]
+    PreferredTooShort(Lifetime),
+    /// Valid lifetime below preferred.
+    #[error(
+        "valid lifetime {valid} is shorter than the preferred lifetime {preferred}; the kernel would cap preferred at valid"
+    )]
+    ValidBelowPreferred {
+        /// Valid lifetime.
+        valid: Lifetime,
+        /// Preferred lifetime.
+        preferred: Lifetime,
+    },
+    /// Below 600 s without `--force`.
+    #[error("{what} lifetime {value} is below 10m; only labs want that (add --force)")]
+    TooShortUnforced {
+        /// Which lifetime.
+        what: &'static str,
+        /// Its value.
+        value: Lifetime,
+    },
+    /// Too many concurrent temporaries for `max_addresses`.
+    #[error(
+        "a temporary lives {valid} and a new one comes every {interval} (preferred {preferred} - \
+         desync {desync} - REGEN_ADVANCE 5s), so up to {per_prefix} temporaries per prefix; with \
+         the public address that is {total} addresses > max_addresses {max}, which can block SLAAC \
+         of a new prefix. Use --valid-lifetime {suggest} or less, or a longer preferred lifetime"
+    )]
+    TooManyTemporaries {
+        /// Valid lifetime.
+        valid: Lifetime,
+        /// Preferred lifetime.
+        preferred: Lifetime,
+        /// Effective max desync.
+        desync: Lifetime,
+        /// Regeneration interval.
+        interval: Lifetime,
+        /// Temporaries per prefix.
+        per_prefix: u32,
+        /// Total addresses.
+        total: u32,
+        /// max_addresses.
+        max: u32,
+        /// Largest valid lifetime that fits.
+        suggest: Lifetime,
+    },
+    /// An interface name that cannot be a sysctl path component.
+    #[error("invalid interface name `{0}`")]
+    BadInterface(String),
+}
+
+/// The derived schedule of a valid lifetime pair.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Schedule {
+    /// `max_desync_factor` in effect (we write it when 0.4 × preferred < 600 s).
+    pub max_desync: u32,
+    /// Whether `max_desync_factor` must be written.
+    pub write_desync: bool,
+    /// Temporaries per prefix, n = ⌈valid / (preferred − desync − REGEN_ADVANCE)⌉ + 1.
+    pub per_prefix: u32,
+}
+
+/// Checks a lifetime pair (spec P7) for `prefixes` prefixes and `max_addresses`.
+pub fn validate_lifetimes(
+    preferred: Lifetime,
+    valid: Lifetime,
+    force: bool,
+    max_addresses: u32,
+    prefixes: u32,
+) -> Result<Schedule, ConfigError> {
+    if preferred.0 <= REGEN_ADVANCE + 1 {
+        return Err(ConfigError::PreferredTooShort(preferred));
+    }
+    if valid < preferred {
+        return Err(ConfigError::ValidBelowPreferred { valid, preferred });
+    }
+    if !force && preferred.0 < MIN_UNFORCED {
+        return Err(ConfigError::TooShortUnforced {
+            what: "preferred",
+            value: preferred,
+        });
+    }
+    // RFC 8981: MAX_DESYNC_FACTOR = 0.4 × preferred; the kernel default is 600 s.
+    let rfc_desync = preferred.0 / 5 * 2;
+    let (max_desync, write_desync) = if rfc_desync < KERNEL_MAX_DESYNC {
+        (rfc_desync, true)
+    } else {
+        (KERNEL_MAX_DESYNC, false)
+    };
+    let interval = preferred.0 - max_desync - REGEN_ADVANCE; // > 0: desync ≤ 0.4 preferred
+    let per_prefix = valid.0.div_ceil(interval) + 1;
+    let total = 1 + prefixes.max(1) * (1 + per_prefix);
+    if total > max_addresses {
+        // Largest n with 1 + P(1 + n) ≤ max, then valid ≤ (n − 1) × interval.
+        let n_max = (max_addresses.saturating_sub(1) / prefixes.max(1)).saturating_sub(1);
+        let suggest = Lifetime(
+            n_max
+                .saturating_sub(1)
+                .saturating_mul(interval)
+                .max(preferred.0),
+        );
+        return Err(ConfigError::TooManyTemporaries {
+            valid,
+            preferred,
+            desync: Lifetime(max_desync),
+            interval: Lifetime(interval),
+            per_prefix,
+            total,
+            max: max_addresses,
+            suggest,
+        });
+    }
+    Ok(Schedule {
+        max_desync,
+        write_desync,
+        per_prefix,
+    })
+}
+
+/// True if `name` is a plausible Linux interface name (1–15 bytes, no `/`, whitespace or NUL).
+pub fn valid_ifname(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 15
+        && name != "."
+        && name != ".."
+        && !name
+            .bytes()
+            .any(|b| b == b'/' || b == 0 || b.is_ascii_whitespace() || b == b'=')
+}
+
+/// The sysctl key for `conf/<iface>/<leaf>`: dotted form, or slash form when the interface
+/// name contains a dot (`net/ipv6/conf/eth0.10/use_tempaddr`).
+pub fn sysctl_key(iface: &str, leaf: &str) -> String {
+    if iface.contains('.') {
+        format!("net/ipv6/conf/{iface}/{leaf}")
+    } else {
+        format!("net.ipv6.conf.{iface}.{leaf}")
+    }
+}
+
+/// The (key, value) pairs of a request for `default` and each interface.
+pub fn sysctl_pairs(
+    req: &Request,
+    interfaces: &[String],
+    sched: Option<&Schedule>,
+) -> Vec<(String, String, String)> {
+    let mut leaves: Vec<(&str, String)> = vec![("use_tempaddr", req.use_tempaddr().to_string())];
+    if let Request::Enable {
+        preferred, valid, ..
+    } = req
+    {
+        leaves.push(("temp_prefered_lft", preferred.0.to_string()));
+        leaves.push(("temp_valid_lft", valid.0.to_string()));
+        if let Some(s) = sched
+            && s.write_desync
+        {
+            leaves.push(("max_desync_factor", s.max_desync.to_string()));
+        }
+    }
+    let mut out = Vec::new();
+    for ifc in std::iter::once("default").chain(interfaces.iter().map(String::as_str)) {
+        for (leaf, v) in &leaves {
+            out.push((ifc.to_string(), leaf.to_string(), v.clone()));
+        }
+    }
+    out
+}
+
+fn sysctl_body(pairs: &[(String, String, String)]) -> String {
+    let mut s = String::new();
+    for (ifc, leaf, v) in pairs {
+        let _ = writeln!(s, "{} = {v}", sysctl_key(ifc, leaf));
+    }
+    s
+}
+
+const HEADER: &str = "\
+# Written by `v6home privacy`; re-run it rather than editing this file.
+# Only `default` (interfaces created later) and per-interface keys: the kernel never reads
+# use_tempaddr from conf/all. Lifetimes are in seconds. accept_dad is never changed.
+";
+
+/// Replaces our marked block in `sysctl.conf` content, or appends it.
+pub fn with_sysctl_block(existing: &str, body: &str) -> String {
+    let block = format!("{BLOCK_BEGIN}\n{HEADER}{body}{BLOCK_END}\n");
+    if let (Some(b), Some(e)) = (existing.find(BLOCK_BEGIN), existing.find(BLOCK_END))
+        && b < e
+    {
+        let end = existing[e..]
+            .find('\n')
+            .map(|i| e + i + 1)
+            .unwrap_or(existing.len());
+        return format!("{}{block}{}", &existing[..b], &existing[end..]);
+    }
+    let mut s = existing.to_string();
+    if !s.is_empty() && !s.ends_with('\n') {
+        s.push('\n');
+    }
+    s.push_str(&block);
+    s
+}
+
+fn nm_value(req: &Request) -> i32 {
+    req.use_tempaddr()
+}
+
+fn networkd_value(req: &Request) -> &'static str {
+    match req.use_tempaddr() {
+        2 => "yes",
+        1 => "prefer-public",
+        _ => "no",
+    }
+}
+
+fn connman_value(req: &Request) -> &'static str {
+    match req.use_tempaddr() {
+        2 => "preferred",
+        1 => "enabled",
+        _ => "disabled",
+    }
+}
+
+/// Sets `IPv6.privacy=<value>` in a ConnMan service `settings` keyfile.
+pub fn connman_settings(existing: &str, value: &str) -> String {
+    let mut out = String::new();
+    let mut done = false;
+    for line in existing.lines() {
+        if line.trim_start().starts_with("IPv6.privacy=") {
+            if !done {
+                let _ = writeln!(out, "IPv6.privacy={value}");
+                done = true;
+            }
+        } else {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    if !done {
+        let _ = writeln!(out, "IPv6.privacy={value}");
+    }
+    out
+}
+
+/// Computes everything `enable`/`disable` writes and runs.
+pub fn plan(req: &Request, view: &SystemView) -> Result<Plan, ConfigError> {
+    for i in &view.interfaces {
+        if !valid_ifname(i) {
+            return Err(ConfigError::BadInterface(i.clone()));
+        }
+    }
+    let sched = match req {
+        Request::Enable {
+            preferred,
+            valid,
+            force,
+            ..
+        } => Some(validate_lifetimes(
+            *preferred,
+            *valid,
+            *force,
+            view.max_addresses,
+            1,
+        )?),
+        Request::Disable => None,
+    };
+    let pairs = sysctl_pairs(req, &view.interfaces, sched.as_ref());
+    let body = sysctl_body(&pairs);
+    let mut plan = Plan::default();
+    if view.sysctl_d_read {
+        plan.files.push(FileWrite {
+            path: SYSCTL_DROPIN.into(),
+            content: format!("{HEADER}{body}"),
+            mode: 0o644,
+        });
+    } else {
+        plan.files.push(FileWrite {
+            path: SYSCTL_CONF.into(),
+            content: with_sysctl_block(view.sysctl_conf.as_deref().unwrap_or(""), &body),
+            mode: 0o644,
+        });
+        plan.notes
+            .push("no sysctl.d reader found: using a marked block in /etc/sysctl.conf".into());
+    }
+    plan.live = pairs
+        .iter()
+        .map(|(i, l, v)| (format!("net/ipv6/conf/{i}/{l}"), v.clone()))
+        .collect();
+
+    for m in &view.managers {
+        match m {
+            Manager::NetworkManager => {
+                plan.files.push(FileWrite {
+                    path: NM_DROPIN.into(),
+                    content: format!(
+                        "# Written by `v6home privacy`: NetworkManager writes conf/<if>/use_tempaddr\n\
+                         # itself, so its default must agree with the sysctl drop-in.\n\
+                         [connection]\nipv6.ip6-privacy={}\n",
+                        nm_value(req)
+                    ),
+                    mode: 0o644,
+                });
+                plan.commands
+                    .push(cmd(&["nmcli", "general", "reload", "conf"]));
+                for i in &view.interfaces {
+                    plan.commands.push(cmd(&["nmcli", "device", "reapply", i]));
+                }
+                plan.notes.push(
+                    "NetworkManager: profiles with an explicit ipv6.ip6-privacy 0/1 still win; \
+                     check with `nmcli -f ipv6.ip6-privacy connection show <profile>`"
+                        .into(),
+                );
+            }
+            Manager::Networkd => {
+                let content = format!(
+                    "# Written by `v6home privacy`: networkd writes conf/<if>/use_tempaddr itself.\n\
+                     [Network]\nIPv6PrivacyExtensions={}\n",
+                    networkd_value(req)
+                );
+                plan.files.push(FileWrite {
+                    path: NETWORKD_GLOBAL_DROPIN.into(),
+                    content: content.clone(),
+                    mode: 0o644,
+                });
+                for u in &view.networkd_units {
+                    plan.files.push(FileWrite {
+                        path: format!("etc/systemd/network/{u}.d/{NETWORKD_UNIT_DROPIN}"),
+                        content: content.clone(),
+                        mode: 0o644,
+                    });
+                }
+                plan.commands.push(cmd(&["networkctl", "reload"]));
+                for i in &view.interfaces {
+                    plan.commands.push(cmd(&["networkctl", "reconfigure", i]));
+                }
+            }
+            Manager::Dhcpcd => {
+                plan.notes.push(
+                    "dhcpcd: it never writes use_tempaddr, so the sysctl keys are what counts"
+                        .into(),
+                );
+                if let Some(c) = &view.dhcpcd_conf
+                    && c.lines()
+                        .any(|l| l.split_whitespace().collect::<Vec<_>>() == ["slaac", "hwaddr"])
+                {
+                    plan.notes.push(
+                        "dhcpcd: `slaac hwaddr` puts the MAC in the stable address; prefer `slaac private`"
+                            .into(),
+                    );
+                }
+            }
+            Manager::ConnMan => {
+                for (svc, content) in &view.connman_services {
+                    plan.files.push(FileWrite {
+                        path: format!("var/lib/connman/{svc}/settings"),
+                        content: connman_settings(content, connman_value(req)),
+                        mode: 0o600,
+                    });
+                    plan.commands.push(cmd(&[
+                        "connmanctl",
+                        "config",
+                        svc,
+                        "--ipv6",
+                        "auto",
+                        connman_value(req),
+                    ]));
+                }
+            }
+            Manager::Netplan => plan.notes.push(format!(
+                "netplan: also set `ipv6-privacy: {}` on the interfaces in /etc/netplan/*.yaml",
+                req.use_tempaddr() > 0
+            )),
+        }
+    }
+    if !view.live {
+        plan.commands.clear();
+    }
+    Ok(plan)
+}
+
+fn cmd(parts: &[&str]) -> Vec<String> {
+    parts.iter().map(|s| s.to_string()).collect()
+}
+
+/// Splits a sysctl key into components (`.` or `/` separated; slash form if it has a `/`).
+pub fn key_components(key: &str) -> Vec<String> {
+    let key = key.trim();
+    if key.contains('/') {
+        key.trim_matches('/')
+            .split('/')
+            .map(str::to_string)
+            .collect()
+    } else {
+        key.split('.').map(str::to_string).collect()
+    }
+}
+
+/// One sysctl configuration file in reader order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SysctlFile {
+    /// Path (for messages).
+    pub path: String,
+    /// Content.
+    pub content: String,
+}
+
+/// Orders sysctl files like systemd-sysctl / `sysctl --system`: `*.conf` files from the
+/// directories (earlier directories shadow same names) sorted by file name, then
+/// `/etc/sysctl.conf` last unless already present as a `99-sysctl.conf` link.
+/// `dirs` is (directory path, [(file name, content)]) in priority order
+/// (/etc, /run, /usr/local/lib, /usr/lib, /lib).
+pub fn reader_order(
+    dirs: &[(String, Vec<(String, String)>)],
+    sysctl_conf: Option<&str>,
+) -> Vec<SysctlFile> {
+    let mut by_name: BTreeMap<String, SysctlFile> = BTreeMap::new();
+    for (dir, files) in dirs {
+        for (name, content) in files {
+            if !name.ends_with(".conf") {
+                continue;
+            }
+            by_name.entry(name.clone()).or_insert_with(|| SysctlFile {
+                path: format!("{dir}/{name}"),
+                content: content.clone(),
+            });
+        }
+    }
+    let mut out: Vec<SysctlFile> = by_name.into_values().collect();
+    if let Some(c) = sysctl_conf
+        && !out.iter().any(|f| f.path.ends_with("/99-sysctl.conf"))
+    {
+        out.push(SysctlFile {
+            path: "/etc/sysctl.conf".into(),
+            content: c.to_string(),
+        });
+    }
+    out
+}
+
+/// The last assignment of each key across `files` in order: key components → (value, path).
+pub fn effective_values(files: &[SysctlFile]) -> BTreeMap<Vec<String>, (String, String)> {
+    let mut m = BTreeMap::new();
+    for f in files {
+        for line in f.content.lines() {
+            let l = line.trim();
+            if l.is_empty() || l.starts_with('#') || l.starts_with(';') {
+                continue;
+            }
+            let l = l.strip_prefix('-').unwrap_or(l);
+            if let Some((k, v)) = l.split_once('=') {
+                m.insert(key_components(k), (v.trim().to_string(), f.path.clone()));
+            }
+        }
+    }
+    m
+}
+
+/// Keys of `pairs` whose effective value (after all files in reader order) is not ours:
+/// (key, value in effect, file setting it).
+pub fn overridden(
+    pairs: &[(String, String, String)],
+    files: &[SysctlFile],
+) -> Vec<(String, String, String)> {
+    let eff = effective_values(files);
+    pairs
+        .iter()
+        .filter_map(|(i, l, v)| {
+            let key = sysctl_key(i, l);
+            match eff.get(&key_components(&key)) {
+                Some((ev, path)) if ev != v => Some((key, ev.clone(), path.clone())),
+                _ => None,
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn l(s: &str) -> Lifetime {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn lifetime_validation_reasons() {
+        assert!(matches!(
+            validate_lifetimes(l("5s"), l("2d"), true, 16, 1),
+            Err(ConfigError::PreferredTooShort(_))
+        ));
+        assert!(matches!(
+            validate_lifetimes(l("6s"), l("2d"), true, 16, 1),
+            Err(ConfigError::PreferredTooShort(_))
+        ));
+        assert!(matches!(
+            validate_lifetimes(l("1d"), l("2h"), false, 16, 1),
+            Err(ConfigError::ValidBelowPreferred { .. })
+        ));
+        assert!(matches!(
+            validate_lifetimes(l("60s"), l("5m"), false, 16, 1),
+            Err(ConfigError::TooShortUnforced { .. })
+        ));
+        // The issue's own example overruns max_addresses: ~28 temporaries per prefix.
+        let e = validate_lifetimes(l("2h"), l("2d"), false, 16, 1).unwrap_err();
+        match &e {
+            ConfigError::TooManyTemporaries {
+                per_prefix,
+                total,
+                suggest,
+                ..
+            } => {
+                assert_eq!(*per_prefix, 28);
+                assert_eq!(*total, 30);
+                // The suggestion itself passes.
+                assert!(validate_lifetimes(l("2h"), *suggest, false, 16, 1).is_ok());
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(e.to_string().contains("max_addresses 16"));
+        // Defaults (RFC 8981 values) and the lab's 60 s / 5 min pass.
+        let s = validate_lifetimes(l("1d"), l("2d"), false, 16, 1).unwrap();
+        assert_eq!(s.per_prefix, 4);
+        assert!(!s.write_desync);
+        let s = validate_lifetimes(l("60s"), l("5m"), true, 16, 1).unwrap();
+        assert_eq!(
+            s,
+            Schedule {
+                max_desync: 24,
+                write_desync: true,
+                per_prefix: 11
+            }
+        );
+        // Two prefixes halve the room.
+        assert!(validate_lifetimes(l("60s"), l("5m"), true, 16, 2).is_err());
+    }
+
+    #[test]
+    fn keys_use_slash_form_for_dotted_names() {
+        assert_eq!(
+            sysctl_key("eth0", "use_tempaddr"),
+            "net.ipv6.conf.eth0.use_tempaddr"
+        );
+        assert_eq!(
+            sysctl_key("eth0.10", "use_tempaddr"),
+            "net/ipv6/conf/eth0.10/use_tempaddr"
+        );
+        assert_eq!(
+            key_components("net/ipv6/conf/eth0.10/use_tempaddr"),
+            ["net", "ipv6", "conf", "eth0.10", "use_tempaddr"]
+        );
+    }
+
+    #[test]
+    fn never_all_never_accept_dad() {
+        let req = Request::Enable {
+            prefer: Prefer::Temporary,
+            preferred: l("1d"),
+            valid: l("2d"),
+            force: false,
+        };
+        let view = SystemView {
+            interfaces: vec!["eth0".into(), "wlan0".into()],
+            managers: vec![
+                Manager::NetworkManager,
+                Manager::Networkd,
+                Manager::Dhcpcd,
+                Manager::ConnMan,
+            ],
+            networkd_units: vec!["20-wired.network".into()],
+            connman_services: vec![("ethernet_0200_cable".into(), "[x]\n".into())],
+            sysctl_d_read: true,
+            max_addresses: 16,
+            live: true,
+            ..Default::default()
+        };
+        let p = plan(&req, &view).unwrap();
+        for f in &p.files {
+            assert!(!f.content.contains(".all."), "{}", f.path);
+            assert!(!f.content.contains("accept_dad ="), "{}", f.path);
+        }
+        for (k, _) in &p.live {
+            assert!(!k.contains("/all/") && !k.contains("accept_dad"));
+        }
+    }
+
+    #[test]
+    fn sysctl_conf_block_replaced_in_place() {
+        let once = with_sysctl_block("kernel.x = 1\n", "a = 1\n");
+        let twice = with_sysctl_block(&once, "a = 2\n");
+        assert!(twice.starts_with("kernel.x = 1\n"));
+        assert_eq!(twice.matches(BLOCK_BEGIN).count(), 1);
+        assert!(twice.contains("a = 2\n") && !twice.contains("a = 1\n"));
+    }
+
+    #[test]
+    fn reader_order_and_override_detection() {
+        let dirs = vec![
+            (
+                "/etc/sysctl.d".to_string(),
+                vec![
+                    (
+                        "60-v6home-privacy.conf".to_string(),
+                        "net.ipv6.conf.eth0.use_tempaddr = 2\n".to_string(),
+                    ),
+                    (
+                        "10-early.conf".to_string(),
+                        "net.ipv6.conf.eth0.use_tempaddr = 0\n".to_string(),
+                    ),
+                ],
+            ),
+            (
+                "/usr/lib/sysctl.d".to_string(),
+                vec![
+                    ("10-early.conf".to_string(), "shadowed = 1\n".to_string()),
+                    (
+                        "90-late.conf".to_string(),
+                        "net/ipv6/conf/eth0/use_tempaddr=1\n".to_string(),
+                    ),
+                ],
+            ),
+        ];
+        let files = reader_order(&dirs, Some("# nothing\n"));
+        let names: Vec<_> = files.iter().map(|f| f.path.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "/etc/sysctl.d/10-early.conf",
+                "/etc/sysctl.d/60-v6home-privacy.conf",
+                "/usr/lib/sysctl.d/90-late.conf",
+                "/etc/sysctl.conf"
+            ]
+        );
+        let pairs = vec![(
+            "eth0".to_string(),
+            "use_tempaddr".to_string(),
+            "2".to_string(),
+        )];
+        let o = overridden(&pairs, &files);
+        assert_eq!(
+            o,
+            vec![(
+                "net.ipv6.conf.eth0.use_tempaddr".to_string(),
+                "1".to_string(),
+                "/usr/lib/sysctl.d/90-late.conf".to_string()
+            )]
+        );
+    }
+
+    #[test]
+    fn connman_settings_edit() {
+        let s = connman_settings(
+            "[svc]\nIPv6.method=auto\nIPv6.privacy=disabled\n",
+            "preferred",
+        );
+        assert_eq!(s, "[svc]\nIPv6.method=auto\nIPv6.privacy=preferred\n");
+        let s = connman_settings("[svc]\n", "enabled");
+        assert_eq!(s, "[svc]\nIPv6.privacy=enabled\n");
+    }
+
+    #[test]
+    fn bad_interface_names_rejected() {
+        for bad in ["", "a/b", "../x", "sixteen-chars-xx", "a b"] {
+            assert!(!valid_ifname(bad), "{bad}");
+        }
+        assert!(valid_ifname("eth0.10"));
+        let view = SystemView {
+            interfaces: vec!["../../etc".into()],
+            max_addresses: 16,
+            ..Default::default()
+        };
+        assert!(matches!(
+            plan(&Request::Disable, &view),
+            Err(ConfigError::BadInterface(_))
+        ));
+    }
+}

@@ -1,0 +1,386 @@
+//! `v6home lab demo`: the whole "IPv6 at Home" setup, built and proven in the lab, with a report
+//! in the blog's sections (The tunnel, The routing, Privacy extensions, Testing it).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use v6h_lab::{Lab, LabChild, Node, addr};
+
+/// The lab's tunnel broker registry (pop).
+const BROKER_TOML: &str = include_str!("../../../../examples/lab/broker.toml");
+/// The lab's AICCU configuration (gw).
+const AICCU_CONF: &str = include_str!("../../../../examples/lab/aiccu.conf");
+/// The lab's radvd.conf (gw's LAN port).
+const RADVD_CONF: &str = include_str!("../../../../examples/lab/radvd.conf");
+/// The lab's dhcp6s.conf (gw's LAN port).
+const DHCP6S_CONF: &str = include_str!("../../../../examples/lab/dhcp6s.conf");
+
+/// gw's own address on the LAN prefix, so forwarded traffic has an on-link route.
+const GW_LAN_V6: &str = "2001:db8:1234::1/64";
+
+/// Prints a step, runs it, prints the verdict with the time it took.
+fn step<T>(title: &str, check: impl FnOnce() -> anyhow::Result<(T, String)>) -> anyhow::Result<T> {
+    print!("  {title:<56}");
+    let _ = std::io::stdout().flush();
+    let started = Instant::now();
+    match check() {
+        Ok((value, detail)) => {
+            println!("ok  {:>6} ms  {detail}", started.elapsed().as_millis());
+            Ok(value)
+        }
+        Err(e) => {
+            println!("FAIL");
+            Err(e.context(title.to_string()))
+        }
+    }
+}
+
+/// Polls `probe` every 50 ms until it returns `Some` or `timeout` passes.
+fn wait_for<T>(
+    what: &str,
+    timeout: Duration,
+    mut probe: impl FnMut() -> Option<T>,
+) -> anyhow::Result<T> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = probe() {
+            return Ok(v);
+        }
+        if Instant::now() > deadline {
+            bail!("{what}: not within {} s", timeout.as_secs());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn write_config(dir: &Path, name: &str, text: &str) -> anyhow::Result<PathBuf> {
+    let path = dir.join(name);
+    std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+    Ok(path)
+}
+
+/// The daemons of the demo, kept so they can be detached (`--keep`) or stopped.
+struct Daemons(Vec<LabChild>);
+
+/// Runs the demo on lab `name`; tears down unless `keep`.
+pub fn run(name: &str, keep: bool) -> anyhow::Result<()> {
+    println!("v6home lab demo: real IPv6 at home over an IPv4-only ISP, on one machine\n");
+    let started = Instant::now();
+    println!("The network");
+    let mut lab = step("build inet, pop, isp (IPv4 NAT), gw and host", || {
+        let lab = Lab::up(name)?;
+        Ok((lab, format!("namespaces v6h-{name}-*")))
+    })?;
+    if keep {
+        lab.keep();
+    }
+    let mut daemons = Daemons(Vec::new());
+    let result = scenario(&lab, &mut daemons, started);
+    if keep {
+        for d in daemons.0 {
+            d.detach();
+        }
+        println!(
+            "\nThe lab stays up: `v6home lab status {name}`, `v6home lab exec {name} host -- …`, `v6home lab down {name}`."
+        );
+    } else {
+        drop(daemons);
+        lab.teardown()?;
+        println!("\nLab torn down.");
+    }
+    result
+}
+
+fn scenario(lab: &Lab, daemons: &mut Daemons, started: Instant) -> anyhow::Result<()> {
+    let bin = v6h_lab::v6home_bin()?;
+    let bin = bin.to_string_lossy().to_string();
+    let dir = lab.run_dir().to_path_buf();
+    step("gw reaches the PoP over IPv4, through the NAT", || {
+        lab.exec_ok(Node::Gw, &["ping", "-c1", "-W2", addr::POP_V4])?;
+        Ok(((), format!("{} -> {}", addr::GW_V4, addr::POP_V4)))
+    })?;
+    step("before the tunnel, the home has no IPv6 route", || {
+        for node in [Node::Gw, Node::Host] {
+            if lab
+                .exec(node, &["ip", "-6", "route", "get", addr::WEB_V6])?
+                .status
+                .success()
+            {
+                bail!("{node} already has a route to {}", addr::WEB_V6);
+            }
+        }
+        Ok(((), "gw, host: no route to 2001:db8:ffff::80".into()))
+    })?;
+
+    println!("\nThe tunnel");
+    let broker_conf = write_config(&dir, "broker.toml", BROKER_TOML)?;
+    let aiccu_conf = write_config(&dir, "aiccu.conf", AICCU_CONF)?;
+    let broker_conf = broker_conf.to_string_lossy().to_string();
+    step(
+        "pop runs the broker: TIC on tcp/3874, AYIYA on udp/5072",
+        || {
+            let child = lab.spawn(Node::Pop, &[&bin, "broker", "--config", &broker_conf])?;
+            daemons.0.push(child);
+            wait_for("the broker listening", Duration::from_secs(10), || {
+                let out = lab.exec(Node::Pop, &["ss", "-Hlntu"]).ok()?;
+                let text = String::from_utf8_lossy(&out.stdout).into_owned();
+                (text.contains(":3874") && text.contains(":5072")).then_some(())
+            })?;
+            Ok(((), format!("{}:3874, {}:5072", addr::POP_V4, addr::POP_V4)))
+        },
+    )?;
+    let tunnel_started = Instant::now();
+    let aiccu_conf = aiccu_conf.to_string_lossy().to_string();
+    step("gw logs in over TIC and brings up sixxs (AYIYA)", || {
+        let child = lab.spawn(
+            Node::Gw,
+            &[&bin, "tunnel", "start", "--config", &aiccu_conf],
+        )?;
+        daemons.0.push(child);
+        let line = wait_for(
+            "sixxs with 2001:db8:2ff:1::2",
+            Duration::from_secs(20),
+            || {
+                let out = lab
+                    .exec(
+                        Node::Gw,
+                        &["ip", "-6", "-o", "addr", "show", "dev", "sixxs"],
+                    )
+                    .ok()?;
+                let text = String::from_utf8_lossy(&out.stdout).into_owned();
+                text.contains("2001:db8:2ff:1::2/64").then_some(text)
+            },
+        )?;
+        let mtu = lab.exec_ok(Node::Gw, &["cat", "/sys/class/net/sixxs/mtu"])?;
+        let _ = line;
+        Ok(((), format!("2001:db8:2ff:1::2/64, MTU {}", mtu.trim())))
+    })?;
+    let tunnel_up = step(
+        "gw fetches http://[2001:db8:ffff::80]/ through the tunnel",
+        || {
+            let page = wait_for("HTTP over the tunnel", Duration::from_secs(15), || {
+                lab.exec_ok(
+                    Node::Gw,
+                    &[
+                        "curl",
+                        "-sS",
+                        "--max-time",
+                        "2",
+                        &format!("http://[{}]/", addr::WEB_V6),
+                    ],
+                )
+                .ok()
+            })?;
+            let you = page
+                .lines()
+                .find(|l| l.starts_with("You are"))
+                .unwrap_or("")
+                .to_string();
+            Ok((tunnel_started.elapsed(), you))
+        },
+    )?;
+    step("pop sees the AYIYA packets from the NAT's address", || {
+        let out = lab.exec_ok(
+            Node::Pop,
+            &[&bin, "broker", "status", "--config", &broker_conf],
+        )?;
+        if !out.contains(addr::ISP_WAN_V4) {
+            bail!("broker status does not show {}: {out}", addr::ISP_WAN_V4);
+        }
+        Ok(((), format!("T1 up, endpoint {}", addr::ISP_WAN_V4)))
+    })?;
+
+    println!("\nThe routing");
+    let radvd_conf = write_config(&dir, "radvd.conf", RADVD_CONF)?;
+    let dhcp6s_conf = write_config(&dir, "dhcp6s.conf", DHCP6S_CONF)?;
+    let routing_started = Instant::now();
+    step(
+        "gw forwards IPv6 and owns 2001:db8:1234::1/64 on eth0",
+        || {
+            lab.exec_ok(
+                Node::Gw,
+                &["sysctl", "-qw", "net.ipv6.conf.all.forwarding=1"],
+            )?;
+            lab.exec_ok(
+                Node::Gw,
+                &["ip", "-6", "addr", "add", GW_LAN_V6, "dev", "eth0", "nodad"],
+            )?;
+            Ok(((), "net.ipv6.conf.all.forwarding=1".into()))
+        },
+    )?;
+    step(
+        "gw advertises 2001:db8:1234::/64 with RDNSS (v6home ra)",
+        || {
+            let conf = radvd_conf.to_string_lossy().to_string();
+            let child = lab.spawn(Node::Gw, &[&bin, "ra", "-C", &conf, "-n"])?;
+            daemons.0.push(child);
+            Ok((
+                (),
+                "router lifetime 90, O flag, RDNSS 2001:db8:ffff::53".into(),
+            ))
+        },
+    )?;
+    step("gw answers stateless DHCPv6 (v6home dhcp6)", || {
+        let conf = dhcp6s_conf.to_string_lossy().to_string();
+        let state = dir.join("dhcp6-duid").to_string_lossy().to_string();
+        let child = lab.spawn(
+            Node::Gw,
+            &[
+                &bin,
+                "dhcp6",
+                "-c",
+                &conf,
+                "-f",
+                "--duid-file",
+                &state,
+                "eth0",
+            ],
+        )?;
+        daemons.0.push(child);
+        wait_for(
+            "the DHCPv6 server listening",
+            Duration::from_secs(10),
+            || {
+                let out = lab.exec(Node::Gw, &["ss", "-Hlnu"]).ok()?;
+                String::from_utf8_lossy(&out.stdout)
+                    .contains(":547")
+                    .then_some(())
+            },
+        )?;
+        Ok(((), "DNS 2001:db8:ffff::53 on udp/547".into()))
+    })?;
+    let global = step(
+        "host forms SLAAC and temporary addresses, default via gw",
+        || {
+            let temp = wait_for(
+                "a temporary address on host",
+                Duration::from_secs(20),
+                || {
+                    let out = lab
+                        .exec(
+                            Node::Host,
+                            &[
+                                "ip",
+                                "-6",
+                                "-o",
+                                "addr",
+                                "show",
+                                "dev",
+                                "eth0",
+                                "scope",
+                                "global",
+                                "temporary",
+                            ],
+                        )
+                        .ok()?;
+                    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+                    text.split_whitespace()
+                        .skip_while(|w| *w != "inet6")
+                        .nth(1)
+                        .map(str::to_string)
+                },
+            )?;
+            let route = wait_for("a default route on host", Duration::from_secs(10), || {
+                let r = lab
+                    .exec_ok(Node::Host, &["ip", "-6", "route", "show", "default"])
+                    .ok()?;
+                r.contains("via fe80::").then_some(r)
+            })?;
+            let via = route.split_whitespace().nth(2).unwrap_or("?").to_string();
+            Ok((
+                routing_started.elapsed(),
+                format!("temporary {temp}, default via {via}"),
+            ))
+        },
+    )?;
+    let connected = step("host reaches the IPv6 internet", || {
+        wait_for("host's HTTP over IPv6", Duration::from_secs(10), || {
+            lab.exec_ok(
+                Node::Host,
+                &[
+                    "curl",
+                    "-sS",
+                    "--max-time",
+                    "2",
+                    &format!("http://[{}]/", addr::WEB_V6),
+                ],
+            )
+            .ok()
+        })?;
+        Ok((started.elapsed(), format!("http://[{}]/", addr::WEB_V6)))
+    })?;
+
+    println!("\nPrivacy extensions");
+    step(
+        "new connections from host use its temporary address",
+        || {
+            let page = lab.exec_ok(
+                Node::Host,
+                &[
+                    "curl",
+                    "-sS",
+                    "--max-time",
+                    "3",
+                    &format!("http://{}/", addr::WEB_NAME),
+                    "--resolve",
+                    &format!("{}:80:{}", addr::WEB_NAME, addr::WEB_V6),
+                ],
+            )?;
+            let seen = page
+                .lines()
+                .find_map(|l| l.strip_prefix("You are "))
+                .unwrap_or("")
+                .trim()
+                .to_string();
+            let temps = lab.exec_ok(
+                Node::Host,
+                &["ip", "-6", "-o", "addr", "show", "dev", "eth0", "temporary"],
+            )?;
+            if seen.is_empty() || !temps.contains(&format!("{seen}/")) {
+                bail!("the web server saw {seen:?}, which is not a temporary address of host");
+            }
+            Ok(((), format!("the web server saw {seen}")))
+        },
+    )?;
+
+    println!("\nTesting it (v6home check on host)");
+    let out = lab.exec(
+        Node::Host,
+        &[
+            &bin,
+            "check",
+            "--url",
+            &format!("http://{}/", addr::WEB_NAME),
+        ],
+    )?;
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        println!("  {line}");
+    }
+    if !out.status.success() {
+        bail!(
+            "v6home check failed on host: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+
+    println!("\nTimings");
+    println!(
+        "  tunnel up (TIC login to first HTTP reply over AYIYA)   {:>6} ms",
+        tunnel_up.as_millis()
+    );
+    println!(
+        "  RA to host's temporary address and default route      {:>6} ms",
+        global.as_millis()
+    );
+    println!(
+        "  demo start to host's global IPv6 connectivity         {:>6} ms",
+        connected.as_millis()
+    );
+    println!(
+        "  whole demo                                             {:>6} ms",
+        started.elapsed().as_millis()
+    );
+    Ok(())
+}

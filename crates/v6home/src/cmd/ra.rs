@@ -1,0 +1,178 @@
+//! `v6home ra`: the radvd replacement (radvd-compatible flags), plus `dump` (radvdump) and
+//! `convert` (radvd.conf → TOML).
+
+use anyhow::{Context, bail};
+use std::path::PathBuf;
+use std::time::Duration;
+use v6h_ra::daemon::{self, Options, PidFile, Stats};
+use v6h_ra::wire::{ICMPV6_ROUTER_ADVERT, RaRepr};
+
+/// Arguments of `v6home ra`.
+#[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct Args {
+    /// `dump` or `convert`; without one, run the daemon.
+    #[command(subcommand)]
+    cmd: Option<Sub>,
+    /// Configuration file: radvd.conf syntax, or the TOML form when it ends in `.toml`.
+    #[arg(short = 'C', long = "config", default_value = "/etc/radvd.conf")]
+    config: PathBuf,
+    /// Check the configuration (syntax and every range check) and exit 0 or 1.
+    #[arg(short = 'c', long = "configtest")]
+    configtest: bool,
+    /// Stay in the foreground.
+    #[arg(short = 'n', long = "nodaemon")]
+    nodaemon: bool,
+    /// radvd debug level 0–5; 3 and above log every RA sent and packet received.
+    #[arg(short = 'd', long = "debug", default_value_t = 0,
+          value_parser = clap::value_parser!(u8).range(0..=5))]
+    debug: u8,
+    /// Write the process ID to this file (removed on exit).
+    #[arg(short = 'p', long = "pidfile")]
+    pidfile: Option<PathBuf>,
+    /// Number of final RAs on shutdown, 3 s apart (1–3).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u8).range(1..=3))]
+    final_ras: u8,
+    /// Keep the configured router lifetime even when IPv6 forwarding is off.
+    #[arg(long)]
+    no_forwarding_check: bool,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Sub {
+    /// Print the RAs received on an interface in radvd.conf syntax (like radvdump).
+    Dump(DumpArgs),
+    /// Convert a radvd.conf file to the native TOML form (printed on stdout).
+    Convert(ConvertArgs),
+}
+
+/// Arguments of `v6home ra dump`.
+#[derive(Debug, clap::Args)]
+struct DumpArgs {
+    /// Interface to listen on.
+    iface: String,
+    /// Stop after this many RAs (default: run until interrupted).
+    #[arg(long)]
+    count: Option<u64>,
+    /// Stop after this many seconds.
+    #[arg(long)]
+    timeout: Option<u64>,
+}
+
+/// Arguments of `v6home ra convert`.
+#[derive(Debug, clap::Args)]
+struct ConvertArgs {
+    /// The radvd.conf file.
+    file: PathBuf,
+}
+
+/// Runs `v6home ra`.
+pub fn run(args: Args) -> anyhow::Result<()> {
+    match args.cmd {
+        Some(Sub::Dump(d)) => return dump(d),
+        Some(Sub::Convert(c)) => return convert(c),
+        None => {}
+    }
+    if args.configtest {
+        configtest(&args);
+    }
+    if !args.nodaemon {
+        daemon::daemonize()?;
+    }
+    let _pid = args.pidfile.as_deref().map(PidFile::create).transpose()?;
+    let opts = Options {
+        config: args.config.clone(),
+        final_count: args.final_ras,
+        forwarding_check: !args.no_forwarding_check,
+        debug: args.debug,
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("building the tokio runtime")?;
+    rt.block_on(daemon::run(opts, Stats::default()))?;
+    Ok(())
+}
+
+/// `-c`: prints every finding as `file:line:col: …` and exits 0 (valid) or 1.
+fn configtest(args: &Args) -> ! {
+    let path = args.config.display().to_string();
+    match daemon::load(&args.config) {
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::exit(1);
+        }
+        Ok(l) => {
+            for w in &l.warnings {
+                eprintln!("{w}");
+            }
+            let live = daemon::live_checks(&path, &l.config);
+            for m in &live {
+                eprintln!("{m}");
+            }
+            if !live.is_empty() {
+                std::process::exit(1);
+            }
+            eprintln!("{path}: configuration OK");
+            std::process::exit(0);
+        }
+    }
+}
+
+fn convert(c: ConvertArgs) -> anyhow::Result<()> {
+    let l = v6h_ra::config::load_file(&c.file)?;
+    for w in &l.warnings {
+        eprintln!("{w}");
+    }
+    print!("{}", l.config.to_toml());
+    Ok(())
+}
+
+fn dump(d: DumpArgs) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("building the tokio runtime")?;
+    rt.block_on(async move {
+        let sock = v6h_net::icmp6::Icmp6Socket::open(&[ICMPV6_ROUTER_ADVERT])?;
+        sock.bind_device(&d.iface)?;
+        let mut buf = vec![0u8; 65536];
+        let mut seen = 0u64;
+        let deadline = d
+            .timeout
+            .map(|s| tokio::time::Instant::now() + Duration::from_secs(s));
+        loop {
+            if d.count.is_some_and(|c| seen >= c) {
+                return Ok(());
+            }
+            let recv = sock.recv(&mut buf);
+            let meta = match deadline {
+                Some(t) => match tokio::time::timeout_at(t, recv).await {
+                    Ok(r) => r?,
+                    Err(_) => {
+                        if seen == 0 {
+                            bail!("no RA received on {} before the timeout", d.iface);
+                        }
+                        return Ok(());
+                    }
+                },
+                None => recv.await?,
+            };
+            let bytes = buf.get(..meta.len).unwrap_or(&[]);
+            if meta.hop_limit != 255 {
+                eprintln!(
+                    "# ignored RA from {} with hop limit {}",
+                    meta.src, meta.hop_limit
+                );
+                continue;
+            }
+            match RaRepr::parse(bytes) {
+                Ok(ra) => {
+                    println!("{}", v6h_ra::dump::dump_text(&d.iface, &meta.src, &ra));
+                    seen += 1;
+                }
+                Err(e) => eprintln!("# malformed RA from {}: {e}", meta.src),
+            }
+        }
+    })
+}

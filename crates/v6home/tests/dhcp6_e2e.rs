@@ -1,0 +1,529 @@
+//! End-to-end tests of `v6home dhcp6` in the lab: the server runs on gw's `eth0` with
+//! `examples/lab/dhcp6s.conf`; real clients (dhclient, wide dhcp6c), a hand-built relay and a
+//! junk flood run on `host`. Root only: skipped without root unless `CI` is set.
+
+use std::net::{Ipv6Addr, SocketAddrV6, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use nix::sched::{CloneFlags, setns};
+use v6h_dhcp6::wire::{ClientMessage, DhcpOption, Message, RelayMessage, code, msg};
+use v6h_lab::{Lab, LabChild, Node};
+
+const DNS: &str = "2001:db8:ffff::53";
+
+fn skip() -> bool {
+    if !v6h_lab::is_root() && std::env::var_os("CI").is_none() {
+        eprintln!("skipping: needs root (set CI to force)");
+        return true;
+    }
+    false
+}
+
+fn example_conf() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/lab/dhcp6s.conf")
+}
+
+/// The non-tentative link-local address of `node`'s eth0, waiting up to 10 s for DAD.
+fn link_local(lab: &Lab, node: Node) -> Ipv6Addr {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let out = lab
+            .exec_ok(
+                node,
+                &["ip", "-6", "addr", "show", "dev", "eth0", "scope", "link"],
+            )
+            .unwrap();
+        for line in out.lines() {
+            let line = line.trim();
+            if line.starts_with("inet6 fe80") && !line.contains("tentative") {
+                let a = line
+                    .split_whitespace()
+                    .nth(1)
+                    .unwrap()
+                    .split('/')
+                    .next()
+                    .unwrap();
+                return a.parse().unwrap();
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no link-local on {node:?} eth0: {out}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Runs `f` on a thread inside `ns` (sockets it creates live in that namespace).
+fn in_ns<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let path = format!("/run/netns/{ns}");
+    std::thread::spawn(move || {
+        let fd = std::fs::File::open(&path).expect("open netns");
+        setns(&fd, CloneFlags::CLONE_NEWNET).expect("setns");
+        f()
+    })
+    .join()
+    .expect("namespace thread panicked")
+}
+
+struct Setup {
+    lab: Lab,
+    dir: PathBuf,
+    server: LabChild,
+    gw_ll: Ipv6Addr,
+}
+
+fn setup(tag: &str) -> Setup {
+    let lab = Lab::up(&v6h_lab::unique_name(tag)).expect("lab up");
+    let dir = lab.run_dir().join(format!("dhcp6-{tag}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let gw_ll = link_local(&lab, Node::Gw);
+    link_local(&lab, Node::Host);
+    let conf = example_conf();
+    let duid = dir.join("server-duid");
+    let server = lab
+        .spawn(
+            Node::Gw,
+            &[
+                env!("CARGO_BIN_EXE_v6home"),
+                "--log-level",
+                "info",
+                "dhcp6",
+                "-f",
+                "-c",
+                conf.to_str().unwrap(),
+                "--duid-file",
+                duid.to_str().unwrap(),
+                "--no-import-dhcp6s-duid",
+                "eth0",
+            ],
+        )
+        .expect("spawn server");
+    server
+        .wait_for_log("listening", Duration::from_secs(10))
+        .expect("server up");
+    Setup {
+        lab,
+        dir,
+        server,
+        gw_ll,
+    }
+}
+
+fn write_env_script(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
+    let log = dir.join(format!("{name}.log"));
+    let script = dir.join(format!("{name}.sh"));
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nenv | sort >> {}\necho ---- >> {}\n",
+            log.display(),
+            log.display()
+        ),
+    )
+    .unwrap();
+    std::process::Command::new("chmod")
+        .args(["755", script.to_str().unwrap()])
+        .status()
+        .unwrap();
+    (script, log)
+}
+
+fn wait_file_contains(path: &Path, needle: &str, secs: u64) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < deadline {
+        if std::fs::read_to_string(path)
+            .unwrap_or_default()
+            .contains(needle)
+        {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    false
+}
+
+/// dhclient -6 -S on host: must receive the DNS server.
+fn dhclient_gets_dns(s: &Setup, tag: &str) {
+    let (script, log) = write_env_script(&s.dir, &format!("dhclient-{tag}"));
+    let lf = s.dir.join(format!("{tag}.leases"));
+    let pf = s.dir.join(format!("{tag}.pid"));
+    let client = s
+        .lab
+        .spawn(
+            Node::Host,
+            &[
+                "timeout",
+                "20",
+                "dhclient",
+                "-6",
+                "-v",
+                "-d",
+                "-1",
+                "-S",
+                "-D",
+                "LL",
+                "-lf",
+                lf.to_str().unwrap(),
+                "-pf",
+                pf.to_str().unwrap(),
+                "-sf",
+                script.to_str().unwrap(),
+                "eth0",
+            ],
+        )
+        .unwrap();
+    let ok = wait_file_contains(&log, &format!("new_dhcp6_name_servers={DNS}"), 20);
+    assert!(
+        ok,
+        "dhclient got no DNS server.\nclient log:\n{}\nenv:\n{}\nserver log:\n{}",
+        client.log(),
+        std::fs::read_to_string(&log).unwrap_or_default(),
+        s.server.log()
+    );
+    assert!(client.log().contains("RCV: Reply"), "{}", client.log());
+}
+
+#[test]
+fn dhclient_stateless_receives_dns_server() {
+    if skip() {
+        return;
+    }
+    let s = setup("dhcl");
+    dhclient_gets_dns(&s, "a");
+}
+
+#[test]
+fn wide_dhcp6c_information_only_receives_dns_server() {
+    if skip() {
+        return;
+    }
+    let s = setup("d6c");
+    let (script, log) = write_env_script(&s.dir, "dhcp6c");
+    let conf = s.dir.join("dhcp6c.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "interface eth0 {{ information-only; request domain-name-servers; script \"{}\"; }};\n",
+            script.display()
+        ),
+    )
+    .unwrap();
+    // dhcp6c keeps its DUID in /var/lib/dhcpv6; remove it afterwards only if we created it.
+    let duid = Path::new("/var/lib/dhcpv6/dhcp6c_duid");
+    let existed = duid.exists();
+    let pid = s.dir.join("dhcp6c.pid");
+    let client = s
+        .lab
+        .spawn(
+            Node::Host,
+            &[
+                "timeout",
+                "20",
+                "dhcp6c",
+                "-f",
+                "-D",
+                "-c",
+                conf.to_str().unwrap(),
+                "-p",
+                pid.to_str().unwrap(),
+                "eth0",
+            ],
+        )
+        .unwrap();
+    let ok = wait_file_contains(&log, &format!("new_domain_name_servers={DNS}"), 20);
+    drop(client);
+    if !existed {
+        let _ = std::fs::remove_file(duid);
+    }
+    assert!(
+        ok,
+        "dhcp6c got no DNS server.\nenv:\n{}\nserver log:\n{}",
+        std::fs::read_to_string(&log).unwrap_or_default(),
+        s.server.log()
+    );
+}
+
+fn information_request(xid: [u8; 3]) -> Vec<u8> {
+    Message::Client(ClientMessage {
+        msg_type: msg::INFORMATION_REQUEST,
+        xid,
+        options: vec![
+            DhcpOption::ClientId(vec![0, 3, 0, 1, 0x02, 0, 0, 0, 0, 0x42]),
+            DhcpOption::Oro(vec![code::DNS_SERVERS]),
+            DhcpOption::ElapsedTime(0),
+        ],
+    })
+    .emit()
+    .unwrap()
+}
+
+fn has_dns(m: &ClientMessage) -> bool {
+    m.options.contains(&DhcpOption::Addresses {
+        code: code::DNS_SERVERS,
+        addrs: vec![DNS.parse().unwrap()],
+    })
+}
+
+#[test]
+fn relayed_information_request_is_answered_through_the_relay() {
+    if skip() {
+        return;
+    }
+    let s = setup("rly");
+    let gw = s.gw_ll;
+    let (reply, from) = in_ns(&s.lab.ns(Node::Host), move || {
+        let ix = nix::net::if_::if_nametoindex("eth0").unwrap();
+        // A relay agent listens and sends on port 547.
+        let sock = UdpSocket::bind("[::]:547").unwrap();
+        sock.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        let inner = Message::parse(&information_request([9, 9, 9])).unwrap();
+        let forw = Message::Relay(RelayMessage {
+            msg_type: msg::RELAY_FORW,
+            hop_count: 0,
+            link_address: "2001:db8:1234::1".parse().unwrap(),
+            peer_address: "fe80::1234".parse().unwrap(),
+            options: vec![
+                DhcpOption::InterfaceId(b"lan7".to_vec()),
+                DhcpOption::RelayMsg(Box::new(inner)),
+            ],
+        })
+        .emit()
+        .unwrap();
+        let mut buf = [0u8; 2048];
+        for _ in 0..5 {
+            sock.send_to(&forw, SocketAddrV6::new(gw, 547, 0, ix))
+                .unwrap();
+            if let Ok((n, from)) = sock.recv_from(&mut buf) {
+                return (buf[..n].to_vec(), from);
+            }
+        }
+        panic!("no Relay-Repl");
+    });
+    assert_eq!(from.port(), 547, "reply must come from port 547");
+    let Message::Relay(r) = Message::parse(&reply).unwrap() else {
+        panic!("not a relay message")
+    };
+    assert_eq!(r.msg_type, msg::RELAY_REPL);
+    assert_eq!(r.interface_id(), Some(&b"lan7"[..]));
+    assert_eq!(r.peer_address, "fe80::1234".parse::<Ipv6Addr>().unwrap());
+    let Some(Message::Client(c)) = r.relay_msg() else {
+        panic!("no inner reply")
+    };
+    assert_eq!((c.msg_type, c.xid), (msg::REPLY, [9, 9, 9]));
+    assert!(has_dns(c), "{c:?}");
+}
+
+/// Sends an Information-Request from port 546 and waits for the Reply (3 tries).
+fn direct_exchange(sock: &UdpSocket, ix: u32, xid: [u8; 3]) -> Option<SocketAddrV6> {
+    let dst = SocketAddrV6::new("ff02::1:2".parse().unwrap(), 547, 0, ix);
+    let ir = information_request(xid);
+    let mut buf = [0u8; 2048];
+    for _ in 0..3 {
+        sock.send_to(&ir, dst).ok()?;
+        let deadline = Instant::now() + Duration::from_millis(700);
+        while Instant::now() < deadline {
+            let Ok((n, std::net::SocketAddr::V6(from))) = sock.recv_from(&mut buf) else {
+                continue;
+            };
+            if let Ok(Message::Client(c)) = Message::parse(&buf[..n]) {
+                if c.msg_type == msg::REPLY && c.xid == xid && has_dns(&c) {
+                    return Some(from);
+                }
+            }
+        }
+    }
+    None
+}
+
+/// Deterministic junk: random bytes, maximum-size datagrams, option floods, relay bombs.
+fn junk(i: u32, rng: &mut u64) -> Vec<u8> {
+    let mut next = || {
+        *rng ^= *rng << 13;
+        *rng ^= *rng >> 7;
+        *rng ^= *rng << 17;
+        *rng
+    };
+    match i % 5 {
+        0 => {
+            let len = usize::try_from(next() % 1500).unwrap();
+            (0..len)
+                .map(|_| u8::try_from(next() & 0xff).unwrap())
+                .collect()
+        }
+        1 if i % 50 == 1 => {
+            // Maximum UDP payload over IPv6 (65535 - 8), valid header, then garbage.
+            let mut b: Vec<u8> = (0..65527)
+                .map(|_| u8::try_from(next() & 0xff).unwrap())
+                .collect();
+            b[0] = msg::INFORMATION_REQUEST;
+            b
+        }
+        1 | 2 => {
+            // Option flood: thousands of tiny options, some valid, ending in a truncated one.
+            let mut b = vec![msg::INFORMATION_REQUEST, 1, 2, 3];
+            for k in 0..3000u16 {
+                b.extend_from_slice(&(1000 + k).to_be_bytes());
+                b.extend_from_slice(&[0, 0]);
+            }
+            b.extend_from_slice(&[0, 23, 0, 17]);
+            b
+        }
+        3 => {
+            // Relay bomb: nested deeper than the limit.
+            let mut b = information_request([1, 1, 1]);
+            for _ in 0..40 {
+                let mut r = vec![msg::RELAY_FORW, 255];
+                r.extend_from_slice(&[0u8; 32]);
+                r.extend_from_slice(&code::RELAY_MSG.to_be_bytes());
+                r.extend_from_slice(&u16::try_from(b.len()).unwrap_or(u16::MAX).to_be_bytes());
+                r.extend_from_slice(&b);
+                b = r;
+            }
+            b
+        }
+        _ => {
+            // Truncated and wrong-length options from the spec's list.
+            let v = [
+                "0b000001000d00000001000a00030001000c01020304",
+                "01000001000e0002abcd0001000a00030001000c01020304000800020000",
+                "0b0000010008000200000001000a000300010000",
+                "0b0000010001000a00030001000c010203040008000400000000000600020017",
+            ];
+            let h = v[usize::try_from(next() % 4).unwrap()];
+            (0..h.len())
+                .step_by(2)
+                .map(|k| u8::from_str_radix(&h[k..k + 2], 16).unwrap())
+                .collect()
+        }
+    }
+}
+
+#[test]
+fn junk_flood_does_not_stop_service() {
+    if skip() {
+        return;
+    }
+    let mut s = setup("junk");
+    let (during, after) = in_ns(&s.lab.ns(Node::Host), move || {
+        let ix = nix::net::if_::if_nametoindex("eth0").unwrap();
+        let client = UdpSocket::bind("[::]:546").unwrap();
+        client
+            .set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
+        let junk_sock = UdpSocket::bind("[::]:0").unwrap();
+        let dst = SocketAddrV6::new("ff02::1:2".parse().unwrap(), 547, 0, ix);
+        let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+        let mut during = Vec::new();
+        for i in 0..10_000u32 {
+            let b = junk(i, &mut rng);
+            let _ = junk_sock.send_to(&b, dst);
+            if i % 1000 == 999 {
+                let xid = [2, u8::try_from(i / 1000).unwrap(), 0];
+                during.push(direct_exchange(&client, ix, xid));
+            }
+        }
+        let after = direct_exchange(&client, ix, [3, 3, 3]);
+        (during, after)
+    });
+    assert!(
+        during.iter().all(Option::is_some),
+        "real client missed answers during the flood: {during:?}\n{}",
+        s.server.log()
+    );
+    let from = after.expect("no answer after the flood");
+    assert_eq!(from.port(), 547, "replies come from port 547");
+    assert!(
+        s.server.try_wait().unwrap().is_none(),
+        "server died: {}",
+        s.server.log()
+    );
+    // And a real dhclient is still served.
+    dhclient_gets_dns(&s, "after");
+    // The drops were counted.
+    s.server.signal(nix::sys::signal::Signal::SIGUSR1).unwrap();
+    let log = s
+        .server
+        .wait_for_log("malformed=", Duration::from_secs(5))
+        .unwrap();
+    assert!(log.contains("counters"));
+}
+
+#[test]
+fn sighup_reload_keeps_old_config_when_new_is_invalid() {
+    if skip() {
+        return;
+    }
+    // Own config file so it can be edited.
+    let lab = Lab::up(&v6h_lab::unique_name("hup")).expect("lab up");
+    let dir = lab.run_dir().join("dhcp6-hup");
+    std::fs::create_dir_all(&dir).unwrap();
+    link_local(&lab, Node::Gw);
+    link_local(&lab, Node::Host);
+    let conf = dir.join("dhcp6s.conf");
+    std::fs::write(&conf, "option domain-name-servers 2001:db8:ffff::53;\n").unwrap();
+    let duid = dir.join("duid");
+    let server = lab
+        .spawn(
+            Node::Gw,
+            &[
+                env!("CARGO_BIN_EXE_v6home"),
+                "dhcp6",
+                "-f",
+                "-c",
+                conf.to_str().unwrap(),
+                "--duid-file",
+                duid.to_str().unwrap(),
+                "--no-import-dhcp6s-duid",
+                "eth0",
+            ],
+        )
+        .unwrap();
+    server
+        .wait_for_log("listening", Duration::from_secs(10))
+        .unwrap();
+    let first_duid = std::fs::read_to_string(&duid).unwrap();
+    // Invalid: duplicate DNS server. The old config stays.
+    std::fs::write(
+        &conf,
+        "option domain-name-servers 2001:db8::1 2001:db8::1;\n",
+    )
+    .unwrap();
+    server.signal(nix::sys::signal::Signal::SIGHUP).unwrap();
+    let log = server
+        .wait_for_log("keeping the old configuration", Duration::from_secs(5))
+        .unwrap();
+    assert!(log.contains("duplicate address 2001:db8::1"), "{log}");
+    let ns = lab.ns(Node::Host);
+    let got = in_ns(&ns, || {
+        let ix = nix::net::if_::if_nametoindex("eth0").unwrap();
+        let c = UdpSocket::bind("[::]:546").unwrap();
+        c.set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
+        direct_exchange(&c, ix, [4, 4, 4])
+    });
+    assert!(got.is_some(), "old configuration no longer served");
+    drop(server);
+    // The DUID survives a restart.
+    let server = lab
+        .spawn(
+            Node::Gw,
+            &[
+                env!("CARGO_BIN_EXE_v6home"),
+                "dhcp6",
+                "-f",
+                "-c",
+                example_conf().to_str().unwrap(),
+                "--duid-file",
+                duid.to_str().unwrap(),
+                "--no-import-dhcp6s-duid",
+                "eth0",
+            ],
+        )
+        .unwrap();
+    server
+        .wait_for_log("listening", Duration::from_secs(10))
+        .unwrap();
+    assert_eq!(std::fs::read_to_string(&duid).unwrap(), first_duid);
+}

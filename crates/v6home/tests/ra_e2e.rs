@@ -1,0 +1,527 @@
+//! End-to-end tests of `v6home ra` in the lab: gw advertises on its LAN port `eth0`, host's
+//! kernel and rdisc6 receive. Root only: skipped (with a message) when not root, unless `CI` is
+//! set, in which case they must run.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+use v6h_lab::{Lab, LabChild, Node, unique_name};
+
+const V6HOME: &str = env!("CARGO_BIN_EXE_v6home");
+
+fn lab_or_skip(prefix: &str) -> Option<Lab> {
+    if !v6h_lab::is_root() && std::env::var_os("CI").is_none() {
+        eprintln!("skipping: the RA end-to-end tests need root (set CI to force)");
+        return None;
+    }
+    let lab = Lab::up(&unique_name(prefix)).expect("lab up");
+    // The gateway's forwarding is normally switched on by `v6home gateway`; without it
+    // `v6home ra` (and the RFC) advertise router lifetime 0.
+    lab.exec_ok(
+        Node::Gw,
+        &["sysctl", "-qw", "net.ipv6.conf.all.forwarding=1"],
+    )
+    .expect("forwarding on gw");
+    Some(lab)
+}
+
+fn corpus(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/corpus/radvd")
+        .join(name)
+}
+
+fn example_conf() -> String {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/lab/radvd.conf");
+    std::fs::read_to_string(p).expect("examples/lab/radvd.conf")
+}
+
+/// Writes a config file (mode 0644: radvd and v6home refuse world-writable ones).
+fn write_conf(lab: &Lab, name: &str, text: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let p = lab.run_dir().join(name);
+    std::fs::write(&p, text).unwrap();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
+    p
+}
+
+fn start_v6home(lab: &Lab, conf: &Path) -> LabChild {
+    let pid = lab.run_dir().join("v6home-ra.pid");
+    let child = lab
+        .spawn(
+            Node::Gw,
+            &[
+                V6HOME,
+                "ra",
+                "-n",
+                "-d",
+                "3",
+                "-C",
+                conf.to_str().unwrap(),
+                "-p",
+                pid.to_str().unwrap(),
+            ],
+        )
+        .unwrap();
+    child
+        .wait_for_log("now advertising", Duration::from_secs(20))
+        .expect("v6home ra starts advertising");
+    child
+}
+
+/// rdisc6 on host, whitespace-collapsed lines ("Soliciting" and "Timed out." dropped).
+/// Retries while host's link-local address is still tentative (EADDRNOTAVAIL).
+fn rdisc6(lab: &Lab) -> Vec<String> {
+    let end = Instant::now() + Duration::from_secs(15);
+    let out = loop {
+        let out = lab
+            .exec(
+                Node::Host,
+                &["rdisc6", "-1", "-r", "5", "-w", "1500", "eth0"],
+            )
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        if stdout.contains("Hop limit") || Instant::now() > end {
+            if !stdout.contains("Hop limit") {
+                eprintln!(
+                    "rdisc6 printed no RA ({}): {stdout} / {}\nhost: {}",
+                    out.status,
+                    String::from_utf8_lossy(&out.stderr),
+                    host_addrs(lab)
+                );
+            }
+            break stdout;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    out.lines()
+        .filter(|l| {
+            !l.trim().is_empty() && !l.starts_with("Soliciting") && !l.starts_with("Timed out")
+        })
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect()
+}
+
+fn has(lines: &[String], needle: &str) -> bool {
+    lines.iter().any(|l| l.contains(needle))
+}
+
+/// The lines of the prefix block for `prefix` in rdisc6 output.
+fn prefix_block(lines: &[String], prefix: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut inside = false;
+    for l in lines {
+        if l.starts_with("Prefix :") {
+            inside = l == &format!("Prefix : {prefix}");
+            continue;
+        }
+        if inside {
+            if !(l.starts_with("On-link")
+                || l.starts_with("Autonomous")
+                || l.starts_with("Valid time")
+                || l.starts_with("Pref. time")
+                || l.starts_with("Pref"))
+            {
+                break;
+            }
+            out.push(l.clone());
+        }
+    }
+    out
+}
+
+fn signal(child: &LabChild, sig: &str) {
+    let st = std::process::Command::new("kill")
+        .args([&format!("-{sig}"), &child.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success(), "kill -{sig} failed");
+}
+
+fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + timeout;
+    while Instant::now() < end {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    f()
+}
+
+fn host_addrs(lab: &Lab) -> String {
+    lab.exec_ok(Node::Host, &["ip", "-6", "addr", "show", "dev", "eth0"])
+        .unwrap_or_default()
+}
+
+fn host_default_route(lab: &Lab) -> String {
+    lab.exec_ok(Node::Host, &["ip", "-6", "route", "show", "default"])
+        .unwrap_or_default()
+}
+
+fn gw_link_local(lab: &Lab) -> String {
+    let out = lab
+        .exec_ok(
+            Node::Gw,
+            &["ip", "-6", "addr", "show", "dev", "eth0", "scope", "link"],
+        )
+        .unwrap();
+    out.split_whitespace()
+        .skip_while(|w| *w != "inet6")
+        .nth(1)
+        .and_then(|a| a.split('/').next())
+        .expect("gw link-local")
+        .to_string()
+}
+
+#[test]
+fn ra_home_router_with_real_peers() {
+    let Some(lab) = lab_or_skip("ra") else { return };
+    let conf = write_conf(&lab, "radvd.conf", &example_conf());
+    let mut ra = start_v6home(&lab, &conf);
+
+    // rdisc6: router lifetime 90, O flag, the prefix with 86400/14400, the RDNSS.
+    let lines = rdisc6(&lab);
+    let text = lines.join("\n");
+    assert!(has(&lines, "Router lifetime : 90 "), "{text}");
+    assert!(has(&lines, "Stateful other conf. : Yes"), "{text}");
+    assert!(has(&lines, "Stateful address conf. : No"), "{text}");
+    assert!(has(&lines, "Hop limit : 64"), "{text}");
+    let pb = prefix_block(&lines, "2001:db8:1234::/64");
+    assert!(
+        pb.iter().any(|l| l.starts_with("Valid time : 86400 ")),
+        "{text}"
+    );
+    assert!(
+        pb.iter().any(|l| l.starts_with("Pref. time : 14400 ")),
+        "{text}"
+    );
+    assert!(pb.iter().any(|l| l == "On-link : Yes"), "{text}");
+    assert!(
+        pb.iter().any(|l| l == "Autonomous address conf.: Yes"),
+        "{text}"
+    );
+    assert!(
+        has(&lines, "Recursive DNS server : 2001:db8:ffff::53"),
+        "{text}"
+    );
+    let ll = gw_link_local(&lab);
+    assert!(has(&lines, &format!("from {ll}")), "{text}");
+
+    // The kernel forms a SLAAC address and a temporary one, and a default route via gw.
+    assert!(
+        wait_until(Duration::from_secs(20), || {
+            let a = host_addrs(&lab);
+            a.lines()
+                .any(|l| l.contains("inet6 2001:db8:1234:") && l.contains("mngtmpaddr"))
+                && a.lines()
+                    .any(|l| l.contains("inet6 2001:db8:1234:") && l.contains("temporary"))
+        }),
+        "host addresses: {}",
+        host_addrs(&lab)
+    );
+    let route = host_default_route(&lab);
+    assert!(
+        route.contains(&format!("via {ll} dev eth0")) && route.contains("proto ra"),
+        "default route: {route}"
+    );
+
+    // Reload with an extra prefix: the host configures it.
+    let mut with_extra = example_conf();
+    with_extra = with_extra.replacen(
+        "\tRDNSS",
+        "\tprefix 2001:db8:5678::/64 {\n\t};\n\n\tRDNSS",
+        1,
+    );
+    assert!(with_extra.contains("5678"));
+    write_conf(&lab, "radvd.conf", &with_extra);
+    signal(&ra, "HUP");
+    assert!(
+        wait_until(Duration::from_secs(20), || host_addrs(&lab)
+            .contains("inet6 2001:db8:5678:")),
+        "extra prefix not configured: {}",
+        host_addrs(&lab)
+    );
+
+    // An invalid config on SIGHUP is refused and the daemon keeps running.
+    write_conf(
+        &lab,
+        "radvd.conf",
+        "interface eth0 { AdvSendAdvert maybe; };\n",
+    );
+    signal(&ra, "HUP");
+    ra.wait_for_log("keeping the running configuration", Duration::from_secs(10))
+        .unwrap();
+    assert!(
+        ra.try_wait().unwrap().is_none(),
+        "daemon died on a bad reload"
+    );
+
+    // Reload with the prefix removed: it is announced with zero lifetimes.
+    write_conf(&lab, "radvd.conf", &example_conf());
+    signal(&ra, "HUP");
+    let ok = wait_until(Duration::from_secs(15), || {
+        let l = rdisc6(&lab);
+        let pb = prefix_block(&l, "2001:db8:5678::/64");
+        pb.iter().any(|x| x.starts_with("Valid time : 0 "))
+            && pb.iter().any(|x| x.starts_with("Pref. time : 0 "))
+    });
+    assert!(ok, "withdrawn prefix not seen: {:?}", rdisc6(&lab));
+    // The host deprecates its address in it (RFC 4862 §5.5.3(e): valid ≤ 2 h, preferred 0).
+    assert!(
+        wait_until(Duration::from_secs(10), || host_addrs(&lab).lines().any(
+            |l| l.contains("inet6 2001:db8:5678:") && l.contains("deprecated")
+        )),
+        "{}",
+        host_addrs(&lab)
+    );
+
+    // SIGTERM: final RAs with router lifetime 0 remove the host's default route.
+    signal(&ra, "TERM");
+    assert!(
+        wait_until(Duration::from_secs(5), || !host_default_route(&lab)
+            .contains("via fe80::")),
+        "default route still there: {}",
+        host_default_route(&lab)
+    );
+    // Three final RAs 3 s apart, then a clean exit.
+    let status = ra.wait_timeout(Duration::from_secs(15)).unwrap();
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "exit: {status:?}\n{}",
+        ra.log()
+    );
+    // Addresses are kept.
+    assert!(host_addrs(&lab).contains("inet6 2001:db8:1234:"));
+}
+
+#[test]
+fn ra_ignores_rs_with_bad_hop_limit_and_dump_prints_config() {
+    let Some(lab) = lab_or_skip("radump") else {
+        return;
+    };
+    let conf = write_conf(&lab, "radvd.conf", &example_conf());
+    let ra = start_v6home(&lab, &conf);
+    // `v6home ra dump` on host prints the RA in radvd.conf syntax, which loads again.
+    let out = lab
+        .exec(
+            Node::Host,
+            &[
+                V6HOME,
+                "ra",
+                "dump",
+                "eth0",
+                "--count",
+                "1",
+                "--timeout",
+                "40",
+            ],
+        )
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("interface eth0 {"), "{text}");
+    assert!(text.contains("prefix 2001:db8:1234::/64"), "{text}");
+    assert!(text.contains("RDNSS 2001:db8:ffff::53"), "{text}");
+    assert!(text.contains("AdvOtherConfigFlag on;"), "{text}");
+    assert!(text.contains("AdvDefaultLifetime 90;"), "{text}");
+    let dumped = write_conf(&lab, "dumped.conf", &text);
+    let check = lab
+        .exec(
+            Node::Host,
+            &[V6HOME, "ra", "-c", "-C", dumped.to_str().unwrap()],
+        )
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "dump output does not pass configtest: {}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    drop(ra);
+}
+
+struct ParityCase {
+    file: &'static str,
+    /// Text substitutions (interface names, non-documentation prefixes).
+    subst: &'static [(&'static str, &'static str)],
+    /// rdisc6 fields that differ on purpose (docs/ra.md "Intended differences").
+    intended: &'static [&'static str],
+}
+
+const PARITY: &[ParityCase] = &[
+    ParityCase {
+        file: "home-router-target.conf",
+        subst: &[],
+        // radvd 2.19: RDNSS lifetime 1 × Max = 30; v6home (like 2.20+): 3 × Max = 90.
+        intended: &["DNS server"],
+    },
+    ParityCase {
+        file: "debian12_radvd-2.19__simple-radvd.conf",
+        subst: &[],
+        intended: &[],
+    },
+    ParityCase {
+        file: "radvd-project_radvd__test_test_rdnss.conf",
+        subst: &[],
+        // radvd 2.19 sends DNSSL lifetime Max (600) instead of the configured 45 (< Max);
+        // v6home sends what is configured, like 2.20+ (and warns that it is below Max).
+        intended: &["DNS search list lifetime"],
+    },
+    ParityCase {
+        file: "radvd-project_radvd__test_test_rdnss_long.conf",
+        subst: &[],
+        intended: &["DNS search list lifetime"],
+    },
+    ParityCase {
+        file: "zephyrproject-rtos_net-tools__radvd.conf",
+        subst: &[("tap0", "eth0")],
+        // 2.19 defaults RDNSS/DNSSL lifetimes to 1 × Max (60), v6home to 3 × Max (180).
+        intended: &["DNS server", "DNS search list lifetime"],
+    },
+    ParityCase {
+        file: "alyptik_dotfiles__radvd.conf",
+        subst: &[("wlan1", "eth0")],
+        intended: &[],
+    },
+    ParityCase {
+        file: "nyanshiba_nat64-on-link__radvd.conf",
+        subst: &[
+            ("64:ff9b:1::/48", "2001:db8:64::/48"),
+            ("2606:4700:3030::/45", "2001:db8:3030::/45"),
+            ("2001:4860:4840::/42", "2001:db8:4840::/42"),
+            ("2606:4700:4700::/40", "2001:db8:4700::/40"),
+            ("2606:4700::6812:1400/119", "2001:db8::6812:1400/119"),
+            ("2404:1a8:7f01:a::3", "2001:db8:53::3"),
+            ("2404:1a8:7f01:b::3", "2001:db8:53::4"),
+        ],
+        // radvd keeps Prf low with router lifetime 0; RFC 4191 §2.2 requires 00 (medium).
+        intended: &["Router preference"],
+    },
+];
+
+/// Runs radvd (Debian's 2.19) and `v6home ra` in turn on gw's eth0 with each corpus config
+/// radvd accepts and that can run in the lab, and compares what rdisc6 decodes on host.
+#[test]
+fn ra_parity_with_radvd() {
+    let Some(lab) = lab_or_skip("rapar") else {
+        return;
+    };
+    if lab.exec(Node::Gw, &["radvd", "--version"]).is_err() {
+        if std::env::var_os("CI").is_some() {
+            panic!("radvd is not installed");
+        }
+        eprintln!("skipping: radvd not installed");
+        return;
+    }
+    // For `prefix ::/64` (auto prefixes).
+    lab.exec_ok(
+        Node::Gw,
+        &[
+            "ip",
+            "-6",
+            "addr",
+            "add",
+            "2001:db8:1234::1/64",
+            "dev",
+            "eth0",
+            "nodad",
+        ],
+    )
+    .unwrap();
+    let mut failures = Vec::new();
+    for case in PARITY {
+        let mut text = std::fs::read_to_string(corpus(case.file)).unwrap();
+        for (a, b) in case.subst {
+            text = text.replace(a, b);
+        }
+        let conf = write_conf(&lab, "parity.conf", &text);
+        let pid = lab.run_dir().join("radvd.pid");
+        let mut radvd = lab
+            .spawn(
+                Node::Gw,
+                &[
+                    "radvd",
+                    "-n",
+                    "-m",
+                    "stderr",
+                    "-d",
+                    "1",
+                    "-C",
+                    conf.to_str().unwrap(),
+                    "-p",
+                    pid.to_str().unwrap(),
+                ],
+            )
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(1500));
+        let theirs = rdisc6(&lab);
+        radvd.stop();
+        let mut ours_child = start_v6home(&lab, &conf);
+        let ours = rdisc6(&lab);
+        ours_child.stop();
+        assert!(
+            !theirs.is_empty(),
+            "{}: radvd sent nothing: {}",
+            case.file,
+            radvd.log()
+        );
+        assert!(!ours.is_empty(), "{}: v6home sent nothing", case.file);
+        let only_theirs: Vec<&String> = theirs.iter().filter(|l| !ours.contains(l)).collect();
+        let only_ours: Vec<&String> = ours.iter().filter(|l| !theirs.contains(l)).collect();
+        let unexpected: Vec<&&String> = only_theirs
+            .iter()
+            .chain(only_ours.iter())
+            .filter(|l| !case.intended.iter().any(|f| l.starts_with(f)))
+            .collect();
+        if !unexpected.is_empty() || theirs.len() != ours.len() {
+            failures.push(format!(
+                "{}: radvd only {only_theirs:?}; v6home only {only_ours:?}",
+                case.file
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn ra_configtest_exit_codes() {
+    // Not root-only: -c touches no network.
+    let dir = std::env::temp_dir().join(format!("v6h-ra-ct-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let run = |name: &str, text: &str| {
+        use std::os::unix::fs::PermissionsExt;
+        let p = dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
+        std::process::Command::new(V6HOME)
+            .args(["ra", "-c", "-C", p.to_str().unwrap()])
+            .output()
+            .unwrap()
+    };
+    let ok = run("ok.conf", &example_conf());
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let bad = run("bad.conf", "interface eth0 {\n\tAdvCurHopLimit 300;\n};\n");
+    assert_eq!(bad.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(err.contains("bad.conf:2:"), "{err}");
+    let syntax = run("syn.conf", "interface eth0 {\n\tAdvSendAdvert on\n};\n");
+    assert_eq!(syntax.status.code(), Some(1));
+    let conv = std::process::Command::new(V6HOME)
+        .args(["ra", "convert", dir.join("ok.conf").to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(conv.status.success());
+    let toml = String::from_utf8_lossy(&conv.stdout).to_string();
+    assert!(toml.contains("2001:db8:1234::"), "{toml}");
+    // The TOML form runs the same configtest.
+    let t = run("ok.toml", &toml);
+    assert!(t.status.success(), "{}", String::from_utf8_lossy(&t.stderr));
+    let _ = std::fs::remove_dir_all(&dir);
+}
