@@ -115,8 +115,17 @@ fn scenario(lab: &Lab, daemons: &mut Daemons, started: Instant) -> anyhow::Resul
     })?;
 
     println!("\nThe tunnel");
-    let broker_conf = write_config(&dir, "broker.toml", BROKER_TOML)?;
-    let aiccu_conf = write_config(&dir, "aiccu.conf", AICCU_CONF)?;
+    // Per-lab state paths, so that labs can run side by side.
+    let broker_text = BROKER_TOML.replace(
+        "run_dir = \"/run/v6home/broker\"",
+        &format!("run_dir = \"{}\"", dir.join("broker").display()),
+    );
+    let aiccu_text = AICCU_CONF.replace(
+        "pidfile /run/v6home/aiccu-lab.pid",
+        &format!("pidfile {}", dir.join("aiccu.pid").display()),
+    );
+    let broker_conf = write_config(&dir, "broker.toml", &broker_text)?;
+    let aiccu_conf = write_config(&dir, "aiccu.conf", &aiccu_text)?;
     let broker_conf = broker_conf.to_string_lossy().to_string();
     step(
         "pop runs the broker: TIC on tcp/3874, AYIYA on udp/5072",

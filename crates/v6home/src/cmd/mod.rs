@@ -2,6 +2,7 @@
 
 pub mod broker;
 pub mod check;
+pub mod demo;
 pub mod dhcp6;
 pub mod lab;
 pub mod privacy;
