@@ -10,7 +10,10 @@ fuzz_target!(|data: &[u8]| {
     };
     if let Ok(l) = text.parse::<v6h_privacy::lifetime::Lifetime>() {
         // Display is exact: it parses back to the same value.
-        assert_eq!(l.to_string().parse::<v6h_privacy::lifetime::Lifetime>(), Ok(l));
+        assert_eq!(
+            l.to_string().parse::<v6h_privacy::lifetime::Lifetime>(),
+            Ok(l)
+        );
     }
     let _ = v6h_privacy::store::parse_secret(text);
     if let Ok(m) = v6h_privacy::store::parse_counters(text) {

@@ -74,9 +74,10 @@ impl Default for AiccuConfig {
     }
 }
 
-/// A configuration error, displayed as `path:line:col: message`.
+/// A configuration error, displayed as `path:line:col: message`, or `path: message` for
+/// whole-file errors (line 0).
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
-#[error("{path}:{line}:{col}: {message}")]
+#[error("{}{message}", location(path, *line, *col))]
 pub struct ConfError {
     /// File name as given by the caller.
     pub path: String,
@@ -88,6 +89,14 @@ pub struct ConfError {
     pub key: Option<String>,
     /// What is wrong.
     pub message: String,
+}
+
+fn location(path: &str, line: usize, col: usize) -> String {
+    if line == 0 {
+        format!("{path}: ")
+    } else {
+        format!("{path}:{line}:{col}: ")
+    }
 }
 
 /// A non-fatal remark about the file, displayed as `path:line: warning: message`.
@@ -444,7 +453,7 @@ local_ipv4_override '198.51.100.7'
         let e = AiccuConfig::parse("f", "username u\nserver\npassword p").unwrap_err();
         assert_eq!(e.to_string(), "f:2:7: missing value for 'server'");
         let e = AiccuConfig::parse("f", "username u\n").unwrap_err();
-        assert_eq!(e.to_string(), "f:0:0: missing required key 'password'");
+        assert_eq!(e.to_string(), "f: missing required key 'password'");
         // Booleans are case-sensitive like AICCU.
         assert!(AiccuConfig::parse("f", "username u\npassword p\nverbose Yes").is_err());
     }

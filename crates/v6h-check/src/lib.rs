@@ -79,11 +79,26 @@ fn pick_interface(
         .ok_or_else(|| CheckError::NoInterface(String::new()))
 }
 
-fn parse_mac(text: &str) -> Vec<u8> {
-    text.trim()
+/// The link-layer address in `/sys/class/net/<if>/address`, if it is one: 6 to 20 octets of
+/// two hex digits each, not all zero (tunnels have none, or zeros).
+fn parse_mac(text: &str) -> Option<Vec<u8>> {
+    let octets = text
+        .trim()
         .split(':')
-        .filter_map(|h| u8::from_str_radix(h, 16).ok())
-        .collect()
+        .map(|h| {
+            (h.len() == 2)
+                .then(|| u8::from_str_radix(h, 16).ok())
+                .flatten()
+        })
+        .collect::<Option<Vec<u8>>>()?;
+    ((6..=20).contains(&octets.len()) && octets.iter().any(|&b| b != 0)).then_some(octets)
+}
+
+/// A random locally administered unicast MAC, for a DUID when the interface has no address.
+fn random_mac() -> Vec<u8> {
+    let mut mac: [u8; 6] = rand::random();
+    mac[0] = (mac[0] & 0xfc) | 0x02;
+    mac.to_vec()
 }
 
 /// Runs every check and returns the report. Errors only when the check cannot start.
@@ -94,7 +109,8 @@ pub fn run(opts: &Options) -> Result<Report, CheckError> {
     let iface = pick_interface(opts.iface.as_deref(), &addrs, &routes)?;
     let sys = format!("/sys/class/net/{iface}");
     let ifindex: u32 = read(&format!("{sys}/ifindex"))?.trim().parse().unwrap_or(0);
-    let mac = parse_mac(&std::fs::read_to_string(format!("{sys}/address")).unwrap_or_default());
+    let mac = parse_mac(&std::fs::read_to_string(format!("{sys}/address")).unwrap_or_default())
+        .unwrap_or_else(random_mac);
     let mut report = Report::default();
 
     // Addresses.
@@ -462,7 +478,21 @@ mod tests {
     fn mac_parsing() {
         assert_eq!(
             parse_mac("02:00:5e:10:00:01\n"),
-            vec![2, 0, 0x5e, 0x10, 0, 1]
+            Some(vec![2, 0, 0x5e, 0x10, 0, 1])
         );
+        // Before the fix bad octets were skipped, giving a short or empty DUID-LL.
+        for bad in [
+            "",
+            "\n",
+            "00:00:00:00:00:00",
+            "02:00:5e:zz:00:01",
+            "2:0:5e:10:0:1",
+            "01:02",
+        ] {
+            assert_eq!(parse_mac(bad), None, "{bad:?}");
+        }
+        let m = random_mac();
+        assert_eq!(m.len(), 6);
+        assert_eq!(m[0] & 0x03, 0x02, "locally administered unicast");
     }
 }

@@ -7,13 +7,16 @@
 //! configuration and keeps the old one if the new one is invalid; SIGUSR1 logs the counters;
 //! SIGTERM/SIGINT stop the daemon.
 
-use std::io::IoSliceMut;
-use std::net::{Ipv6Addr, SocketAddr, SocketAddrV6};
+use std::io::{IoSlice, IoSliceMut};
+use std::net::{Ipv6Addr, SocketAddrV6};
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use nix::sys::socket::{ControlMessageOwned, MsgFlags, SockaddrIn6, recvmsg, setsockopt, sockopt};
+use nix::sys::socket::{
+    ControlMessageOwned, MsgFlags, MultiHeaders, SockaddrIn6, recvmmsg, sendmmsg, setsockopt,
+    sockopt,
+};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use thiserror::Error;
 use tokio::io::Interest;
@@ -22,7 +25,7 @@ use tokio::signal::unix::{SignalKind, signal};
 
 use crate::config::{Config, ConfigError, Warning};
 use crate::duid;
-use crate::server::{ALL_SERVERS_AND_RELAYS, DropReason, LinkInfo, Server};
+use crate::server::{ALL_SERVERS_AND_RELAYS, DropReason, LinkInfo, Reply, Server};
 
 /// Default location of the server DUID.
 pub const DEFAULT_DUID_FILE: &str = "/var/lib/v6home/dhcp6-duid";
@@ -36,20 +39,20 @@ pub enum DaemonError {
     #[error(transparent)]
     Config(#[from] ConfigError),
     /// An interface given on the command line does not exist.
-    #[error("interface {name}: {source}")]
+    #[error("interface {name}: {error}")]
     Interface {
         /// Interface name.
         name: String,
         /// Lookup error.
-        source: nix::Error,
+        error: nix::Error,
     },
     /// Socket setup or IO failed.
-    #[error("{what}: {source}")]
+    #[error("{what}: {error}")]
     Io {
         /// What was being done.
         what: String,
         /// The OS error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The DUID file is unusable.
     #[error("DUID file {}: {msg}", path.display())]
@@ -66,7 +69,7 @@ pub enum DaemonError {
 
 fn io_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> DaemonError {
     let what = what.into();
-    move |source| DaemonError::Io { what, source }
+    move |error| DaemonError::Io { what, error }
 }
 
 /// What the daemon serves and where it keeps state.
@@ -89,7 +92,7 @@ pub struct DaemonOptions {
 pub fn daemonize() -> Result<(), DaemonError> {
     nix::unistd::daemon(true, true).map_err(|e| DaemonError::Io {
         what: "daemon".into(),
-        source: e.into(),
+        error: e.into(),
     })
 }
 
@@ -97,6 +100,19 @@ pub fn daemonize() -> Result<(), DaemonError> {
 pub fn write_pid_file(path: &Path) -> Result<(), DaemonError> {
     std::fs::write(path, format!("{}\n", std::process::id()))
         .map_err(io_err(format!("write pid file {}", path.display())))
+}
+
+/// Looks up the index of every interface; a missing one is an error.
+pub fn resolve_interfaces(names: &[String]) -> Result<Vec<u32>, DaemonError> {
+    names
+        .iter()
+        .map(|name| {
+            nix::net::if_::if_nametoindex(name.as_str()).map_err(|error| DaemonError::Interface {
+                name: name.clone(),
+                error,
+            })
+        })
+        .collect()
 }
 
 /// Reads the MAC address of `ifname`, if it has an Ethernet-style one.
@@ -191,7 +207,7 @@ pub fn open_socket(port: u16, ifindexes: &[u32]) -> Result<Socket, DaemonError> 
     s.set_reuse_address(true).map_err(io_err("SO_REUSEADDR"))?;
     setsockopt(&s, sockopt::Ipv6RecvPacketInfo, &true).map_err(|e| DaemonError::Io {
         what: "IPV6_RECVPKTINFO".into(),
-        source: e.into(),
+        error: e.into(),
     })?;
     // Room for bursts (the kernel caps this at rmem_max).
     let _ = s.set_recv_buffer_size(4 << 20);
@@ -208,47 +224,101 @@ pub fn open_socket(port: u16, ifindexes: &[u32]) -> Result<Socket, DaemonError> 
     Ok(s)
 }
 
-/// One received datagram's metadata.
-struct Received {
-    len: usize,
-    link: LinkInfo,
+/// Datagrams received and replies sent per system call.
+pub const BATCH: usize = 32;
+/// Receive buffer per datagram: the largest UDP payload over IPv6 fits.
+const DATAGRAM_MAX: usize = 65536;
+
+/// Reusable buffers for batched receive (`recvmmsg`) and send (`sendmmsg`).
+struct BatchIo {
+    bufs: Vec<Vec<u8>>,
+    rx_hdrs: MultiHeaders<SockaddrIn6>,
+    tx_hdrs: MultiHeaders<SockaddrIn6>,
+    /// `(length, link)` of each datagram of the current batch.
+    meta: Vec<(usize, LinkInfo)>,
 }
 
-/// Receives one datagram; `Ok(None)` when nothing is pending.
-fn recv_one(fd: i32, buf: &mut [u8], cmsg: &mut [u8]) -> std::io::Result<Option<Received>> {
-    let mut iov = [IoSliceMut::new(buf)];
-    let r = match recvmsg::<SockaddrIn6>(fd, &mut iov, Some(cmsg), MsgFlags::MSG_TRUNC) {
-        Ok(r) => r,
-        Err(nix::errno::Errno::EAGAIN) => return Ok(None),
-        Err(e) => return Err(e.into()),
-    };
-    let Some(src) = r.address else {
-        return Ok(Some(Received {
-            len: 0,
-            link: LinkInfo {
-                ifindex: 0,
-                src: SocketAddrV6::new(Ipv6Addr::UNSPECIFIED, 0, 0, 0),
-                dst: Ipv6Addr::UNSPECIFIED,
-            },
-        }));
-    };
-    let mut ifindex = 0;
-    let mut dst = Ipv6Addr::UNSPECIFIED;
-    if let Ok(cmsgs) = r.cmsgs() {
-        for c in cmsgs {
-            if let ControlMessageOwned::Ipv6PacketInfo(pi) = c {
-                ifindex = pi.ipi6_ifindex;
-                dst = Ipv6Addr::from(pi.ipi6_addr.s6_addr);
-            }
+impl BatchIo {
+    fn new() -> Self {
+        BatchIo {
+            bufs: (0..BATCH).map(|_| vec![0u8; DATAGRAM_MAX]).collect(),
+            rx_hdrs: MultiHeaders::preallocate(
+                BATCH,
+                Some(nix::cmsg_space!(nix::libc::in6_pktinfo)),
+            ),
+            tx_hdrs: MultiHeaders::preallocate(BATCH, None),
+            meta: Vec::with_capacity(BATCH),
         }
     }
-    let truncated = r.flags.contains(MsgFlags::MSG_TRUNC);
-    let src = SocketAddrV6::new(src.ip(), src.port(), src.flowinfo(), src.scope_id());
-    Ok(Some(Received {
-        // A truncated datagram is passed as length 0, which the decoder rejects.
-        len: if truncated { 0 } else { r.bytes },
-        link: LinkInfo { ifindex, src, dst },
-    }))
+
+    /// Receives up to [`BATCH`] datagrams without blocking into `self.meta`.
+    fn recv(&mut self, fd: i32) -> std::io::Result<usize> {
+        self.meta.clear();
+        let mut iovs: Vec<[IoSliceMut<'_>; 1]> =
+            self.bufs.iter_mut().map(|b| [IoSliceMut::new(b)]).collect();
+        let res = recvmmsg(
+            fd,
+            &mut self.rx_hdrs,
+            iovs.iter_mut(),
+            MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_TRUNC,
+            None,
+        );
+        let msgs = match res {
+            Ok(m) => m,
+            Err(nix::errno::Errno::EAGAIN) => {
+                return Err(std::io::ErrorKind::WouldBlock.into());
+            }
+            Err(e) => return Err(e.into()),
+        };
+        for r in msgs {
+            let mut ifindex = 0;
+            let mut dst = Ipv6Addr::UNSPECIFIED;
+            if let Ok(cmsgs) = r.cmsgs() {
+                for c in cmsgs {
+                    if let ControlMessageOwned::Ipv6PacketInfo(pi) = c {
+                        ifindex = pi.ipi6_ifindex;
+                        dst = Ipv6Addr::from(pi.ipi6_addr.s6_addr);
+                    }
+                }
+            }
+            let src = r
+                .address
+                .map_or(SocketAddrV6::new(Ipv6Addr::UNSPECIFIED, 0, 0, 0), |a| {
+                    SocketAddrV6::new(a.ip(), a.port(), a.flowinfo(), a.scope_id())
+                });
+            // A truncated datagram (or one without a source) is passed as length 0, which
+            // the decoder rejects and counts.
+            let ok = !r.flags.contains(MsgFlags::MSG_TRUNC) && r.address.is_some();
+            let len = if ok { r.bytes.min(DATAGRAM_MAX) } else { 0 };
+            self.meta.push((len, LinkInfo { ifindex, src, dst }));
+        }
+        Ok(self.meta.len())
+    }
+
+    /// Sends `replies` with one `sendmmsg` per [`BATCH`]; returns how many were not sent.
+    fn send(&mut self, fd: i32, replies: &[Reply]) -> usize {
+        let mut failed = 0;
+        for chunk in replies.chunks(BATCH) {
+            let iovs: Vec<[IoSlice<'_>; 1]> =
+                chunk.iter().map(|r| [IoSlice::new(&r.bytes)]).collect();
+            let addrs: Vec<Option<SockaddrIn6>> = chunk
+                .iter()
+                .map(|r| Some(SockaddrIn6::from(r.to)))
+                .collect();
+            let sent = sendmmsg(
+                fd,
+                &mut self.tx_hdrs,
+                iovs.iter(),
+                &addrs,
+                [],
+                MsgFlags::MSG_DONTWAIT,
+            )
+            .map(|r| r.count())
+            .unwrap_or(0);
+            failed += chunk.len() - sent.min(chunk.len());
+        }
+        failed
+    }
 }
 
 /// Logs the counters of every link.
@@ -260,7 +330,7 @@ pub fn log_counters<B: crate::server::Bindings>(server: &Server<B>) {
             .map(|r| format!("{}={}", r.name(), c.dropped_for(*r)))
             .collect();
         tracing::info!(
-            interface = name,
+            interface = %name,
             ifindex = ix,
             datagrams = c.datagrams,
             received = ?c.received,
@@ -299,16 +369,7 @@ pub async fn run(opts: DaemonOptions) -> Result<(), DaemonError> {
     let (cfg, warnings) = Config::load(&opts.config_path)?;
     log_warnings(&warnings);
     check_interfaces(&cfg, &opts.interfaces);
-    let mut ifindexes = Vec::new();
-    for name in &opts.interfaces {
-        let ix = nix::net::if_::if_nametoindex(name.as_str()).map_err(|source| {
-            DaemonError::Interface {
-                name: name.clone(),
-                source,
-            }
-        })?;
-        ifindexes.push(ix);
-    }
+    let ifindexes = resolve_interfaces(&opts.interfaces)?;
     let duid = load_or_create_duid(
         &opts.duid_file,
         opts.import_dhcp6s_duid.as_deref(),
@@ -332,32 +393,33 @@ pub async fn run(opts: DaemonOptions) -> Result<(), DaemonError> {
         "dhcp6 server listening on ff02::1:2"
     );
     let start = Instant::now();
-    let mut buf = vec![0u8; 65536];
-    let mut cmsg = nix::cmsg_space!(nix::libc::in6_pktinfo);
+    let mut io = BatchIo::new();
+    let mut replies: Vec<Reply> = Vec::with_capacity(BATCH);
+    let mut send_failures: u64 = 0;
     loop {
         tokio::select! {
             ready = udp.readable() => {
                 ready.map_err(io_err("poll socket"))?;
                 let fd = udp.as_raw_fd();
-                // Drain the queue; nothing is allocated per message except the reply.
+                // Drain the queue in batches: one recvmmsg and one sendmmsg per batch.
                 loop {
-                    let rx = udp.try_io(Interest::READABLE, || {
-                        recv_one(fd, &mut buf, &mut cmsg)?
-                            .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::WouldBlock))
-                    });
-                    match rx {
-                        Ok(rx) => {
+                    match udp.try_io(Interest::READABLE, || io.recv(fd)) {
+                        Ok(_) => {
                             let now = start.elapsed().as_secs();
-                            let data = buf.get(..rx.len).unwrap_or_default();
-                            for reply in server.handle(now, data, &rx.link) {
-                                if let Err(e) = udp.try_send_to(&reply.bytes, SocketAddr::V6(reply.to)) {
-                                    tracing::debug!(to = %reply.to, error = %e, "send failed");
-                                }
+                            replies.clear();
+                            for (i, (len, link)) in io.meta.iter().enumerate() {
+                                let data = io.bufs.get(i).and_then(|b| b.get(..*len)).unwrap_or_default();
+                                replies.extend(server.handle(now, data, link));
+                            }
+                            let failed = io.send(fd, &replies);
+                            if failed > 0 {
+                                send_failures += u64::try_from(failed).unwrap_or(u64::MAX);
+                                tracing::debug!(failed, total = send_failures, "replies not sent");
                             }
                         }
                         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
                         Err(e) => {
-                            tracing::warn!(error = %e, "recvmsg failed");
+                            tracing::warn!(error = %e, "recvmmsg failed");
                             break;
                         }
                     }
@@ -380,6 +442,9 @@ pub async fn run(opts: DaemonOptions) -> Result<(), DaemonError> {
         }
     }
     log_counters(&server);
+    if send_failures > 0 {
+        tracing::warn!(send_failures, "replies the kernel did not accept");
+    }
     tracing::info!("dhcp6 server stopped");
     Ok(())
 }

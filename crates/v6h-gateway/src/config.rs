@@ -9,6 +9,7 @@ use std::net::Ipv6Addr;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use toml::de::DeTable;
 
 /// Errors in `gateway.toml`.
 #[derive(Debug, thiserror::Error)]
@@ -33,11 +34,15 @@ pub enum ConfigError {
         /// What is wrong.
         message: String,
     },
-    /// A section is inconsistent.
-    #[error("{path}: [{section}] {message}")]
+    /// A section is inconsistent, or a value cannot be used.
+    #[error("{path}:{line}:{col}: [{section}] {message}")]
     Invalid {
         /// The file.
         path: String,
+        /// 1-based line of the offending value (or of the section's name).
+        line: usize,
+        /// 1-based column.
+        col: usize,
         /// The section.
         section: &'static str,
         /// What is wrong.
@@ -189,22 +194,29 @@ impl GatewayConfig {
                 message: e.message().to_string(),
             }
         })?;
-        config.validate(path)?;
+        config.validate(path, text)?;
         Ok(config)
     }
 
-    fn validate(&self, path: &str) -> Result<(), ConfigError> {
-        let invalid = |section, message: String| ConfigError::Invalid {
-            path: path.to_string(),
-            section,
-            message,
+    fn validate(&self, path: &str, text: &str) -> Result<(), ConfigError> {
+        let invalid_at = |section, key: Option<&str>, message: String| {
+            let (line, col) = position(text, section, key);
+            ConfigError::Invalid {
+                path: path.to_string(),
+                line,
+                col,
+                section,
+                message,
+            }
         };
+        let invalid = |section, message: String| invalid_at(section, None, message);
         let t = &self.tunnel;
         let inline = t.server.is_some() || t.username.is_some() || t.password.is_some();
         match (&t.aiccu_conf, inline) {
             (Some(_), true) => {
-                return Err(invalid(
+                return Err(invalid_at(
                     "tunnel",
+                Some("aiccu_conf"),
                     "give either aiccu_conf or the inline keys (server, username, password), not both".into(),
                 ));
             }
@@ -224,8 +236,9 @@ impl GatewayConfig {
             _ => {}
         }
         let (prefix, len) = parse_prefix(&self.lan.prefix).ok_or_else(|| {
-            invalid(
+            invalid_at(
                 "lan",
+                Some("prefix"),
                 format!(
                     "prefix {:?} is not an IPv6 prefix like 2001:db8:1234::/64",
                     self.lan.prefix
@@ -233,8 +246,9 @@ impl GatewayConfig {
             )
         })?;
         if len != 64 {
-            return Err(invalid(
+            return Err(invalid_at(
                 "lan",
+                Some("prefix"),
                 format!(
                     "prefix {} has length {len}; SLAAC needs a /64",
                     self.lan.prefix
@@ -242,8 +256,9 @@ impl GatewayConfig {
             ));
         }
         if u128::from(prefix) & ((1u128 << 64) - 1) != 0 {
-            return Err(invalid(
+            return Err(invalid_at(
                 "lan",
+                Some("prefix"),
                 format!("prefix {} has host bits set", self.lan.prefix),
             ));
         }
@@ -254,34 +269,86 @@ impl GatewayConfig {
                 || self.ra.max_interval.is_some()
                 || self.ra.other_config.is_some())
         {
-            return Err(invalid(
+            return Err(invalid_at(
                 "ra",
+                Some("radvd_conf"),
                 "give either radvd_conf or inline settings, not both".into(),
             ));
         }
         if let Some(l) = self.ra.router_lifetime
             && l > 9000
         {
-            return Err(invalid(
+            return Err(invalid_at(
                 "ra",
+                Some("router_lifetime"),
                 format!("router_lifetime {l} is above 9000 s (RFC 4861)"),
             ));
         }
         if let Some(m) = self.ra.max_interval
             && !(4..=1800).contains(&m)
         {
-            return Err(invalid(
+            return Err(invalid_at(
                 "ra",
+                Some("max_interval"),
                 format!("max_interval {m} is outside 4..1800 s (RFC 4861)"),
             ));
         }
         if self.dhcp6.dhcp6s_conf.is_some()
             && (!self.dhcp6.dns_servers.is_empty() || !self.dhcp6.domain_list.is_empty())
         {
-            return Err(invalid(
+            return Err(invalid_at(
                 "dhcp6",
+                Some("dhcp6s_conf"),
                 "give either dhcp6s_conf or inline settings, not both".into(),
             ));
+        }
+        // Inline values are pasted into aiccu.conf, radvd.conf and dhcp6s.conf text: a line
+        // break would start a new statement there (e.g. `setupscript`), so refuse it here.
+        for (key, value) in [
+            ("server", &t.server),
+            ("username", &t.username),
+            ("password", &t.password),
+            ("tunnel_id", &t.tunnel_id),
+        ] {
+            if let Some(v) = value
+                && (v.is_empty() || v.chars().any(char::is_control))
+            {
+                return Err(invalid_at(
+                    "tunnel",
+                    Some(key),
+                    format!(
+                        "{key} must be non-empty and must not contain control characters or line breaks"
+                    ),
+                ));
+            }
+        }
+        for (section, name) in [
+            ("tunnel", t.interface.as_deref()),
+            ("lan", Some(self.lan.interface.as_str())),
+        ] {
+            if let Some(name) = name
+                && !is_interface_name(name)
+            {
+                return Err(invalid_at(
+                    section,
+                    Some("interface"),
+                    format!(
+                        "interface {name:?} is not an interface name (1 to 15 letters, digits, `.`, `-`, `_` or `@`)"
+                    ),
+                ));
+            }
+        }
+        for (section, key, names) in [
+            ("ra", "dnssl", &self.ra.dnssl),
+            ("dhcp6", "domain_list", &self.dhcp6.domain_list),
+        ] {
+            if let Some(bad) = names.iter().find(|n| !is_domain_name(n)) {
+                return Err(invalid_at(
+                    section,
+                    Some(key),
+                    format!("{bad:?} in {key} is not a domain name like home.example"),
+                ));
+            }
         }
         Ok(())
     }
@@ -300,7 +367,7 @@ impl GatewayConfig {
             return Source::File(p.clone());
         }
         let mut text = String::from("# generated from gateway.toml [tunnel]\n");
-        let mut kv = |k: &str, v: &str| text.push_str(&format!("{k} {v}\n"));
+        let mut kv = |k: &str, v: &str| text.push_str(&format!("{k} {}\n", aiccu_value(v)));
         kv("server", t.server.as_deref().unwrap_or_default());
         kv("username", t.username.as_deref().unwrap_or_default());
         kv("password", t.password.as_deref().unwrap_or_default());
@@ -385,8 +452,64 @@ pub fn parse_prefix(s: &str) -> Option<(Ipv6Addr, u8)> {
     Some((a.parse().ok()?, len))
 }
 
+/// A value as aiccu.conf reads it back unchanged: quoted when it has blanks, comment or quote
+/// characters (the parser strips one outer pair of quotes and keeps inner ones).
+fn aiccu_value(v: &str) -> String {
+    if v.starts_with(['"', '\'']) || v.trim() != v || v.contains(['\t', ' ', '#', ';']) {
+        format!("\"{v}\"")
+    } else {
+        v.to_string()
+    }
+}
+
+/// A network interface name that can be written in radvd.conf and aiccu.conf as one word.
+fn is_interface_name(name: &str) -> bool {
+    (1..=15).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-@".contains(&b))
+}
+
+/// A DNS name: labels of 1 to 63 letters, digits, `-` or `_`, at most 253 bytes, with an
+/// optional final dot.
+fn is_domain_name(name: &str) -> bool {
+    let name = name.strip_suffix('.').unwrap_or(name);
+    !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|l| {
+            (1..=63).contains(&l.len())
+                && l.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+}
+
+/// Line and column of `[section] key`'s value in `text` (of the section's name without a
+/// key, or when the key is not written there); `(1, 1)` if the section cannot be found.
+fn position(text: &str, section: &str, key: Option<&str>) -> (usize, usize) {
+    let Ok(doc) = DeTable::parse(text) else {
+        return (1, 1);
+    };
+    let Some((name, table)) = doc.get_ref().iter().find(|(k, _)| k.get_ref() == section) else {
+        return (1, 1);
+    };
+    let span = key
+        .and_then(|key| {
+            let table = table.get_ref().as_table()?;
+            table
+                .iter()
+                .find(|(k, _)| k.get_ref() == key)
+                .map(|(_, v)| v.span())
+        })
+        .unwrap_or_else(|| name.span());
+    line_col(text, span.start)
+}
+
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let before = &text[..offset.min(text.len())];
+    let mut offset = offset.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let before = &text[..offset];
     let line = before.matches('\n').count() + 1;
     let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
     (line, col)
@@ -482,7 +605,7 @@ persist = true
         let e = GatewayConfig::parse("g.toml", &INLINE.replace("/64", "/48")).unwrap_err();
         assert_eq!(
             e.to_string(),
-            "g.toml: [lan] prefix 2001:db8:1234::/48 has length 48; SLAAC needs a /64"
+            "g.toml:9:10: [lan] prefix 2001:db8:1234::/48 has length 48; SLAAC needs a /64"
         );
         let e =
             GatewayConfig::parse("g.toml", &INLINE.replace("1234::/64", "1234::5/64")).unwrap_err();
@@ -495,12 +618,75 @@ persist = true
         );
         let both = FILES.replace("[tunnel]\n", "[tunnel]\nserver = \"x\"\n");
         let e = GatewayConfig::parse("g.toml", &both).unwrap_err();
-        assert!(e.to_string().contains("not both"), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("g.toml:4:14: [tunnel] give either aiccu_conf"),
+            "{e}"
+        );
         let e = GatewayConfig::parse(
             "g.toml",
             &INLINE.replace("router_lifetime = 90", "router_lifetime = 9001"),
         )
         .unwrap_err();
         assert!(e.to_string().contains("above 9000"), "{e}");
+    }
+
+    #[test]
+    fn inline_values_cannot_inject_statements() {
+        // Before the fix a line break in an inline value started a new aiccu.conf statement
+        // (here a setupscript the tunnel client would run), and radvd.conf/dhcp6s.conf text
+        // could be broken out of the same way.
+        let cases = [
+            (
+                INLINE.replace("\"secret\"", "\"x\\nsetupscript /tmp/evil.sh\""),
+                "g.toml:5:12: [tunnel] password must be non-empty",
+            ),
+            (
+                INLINE.replace(
+                    "interface = \"eth0\"",
+                    "interface = \"eth0 { }; interface x\"",
+                ),
+                "g.toml:8:13: [lan] interface \"eth0 { }; interface x\" is not an interface name",
+            ),
+            (
+                INLINE.replace("[ra]\n", "[ra]\ndnssl = [\"home.example; };\"]\n"),
+                "g.toml:11:9: [ra] \"home.example; };\" in dnssl is not a domain name",
+            ),
+            (
+                format!("{INLINE}[dhcp6]\ndomain_list = [\"a\\\";\"]\n"),
+                "g.toml:16:15: [dhcp6] \"a\\\";\" in domain_list is not a domain name",
+            ),
+            (
+                INLINE.replace(
+                    "tunnel_id = \"T1\"",
+                    "tunnel_id = \"T1\"\ninterface = \"sixxs-tunnel-0001\"",
+                ),
+                "g.toml:7:13: [tunnel] interface \"sixxs-tunnel-0001\" is not an interface name",
+            ),
+        ];
+        for (text, want) in cases {
+            let e = GatewayConfig::parse("g.toml", &text)
+                .unwrap_err()
+                .to_string();
+            assert!(e.starts_with(want), "{e}\nwanted {want}");
+        }
+    }
+
+    #[test]
+    fn inline_tunnel_values_read_back_unchanged() {
+        for pw in ["my secret pass", "\"quoted", "a#b;c", " padded "] {
+            let text = INLINE.replace("\"secret\"", &format!("{pw:?}"));
+            let c = GatewayConfig::parse("g.toml", &text).unwrap();
+            let Source::Inline(aiccu) = c.tunnel_source() else {
+                panic!()
+            };
+            let line = aiccu.lines().find(|l| l.starts_with("password ")).unwrap();
+            let value = &line["password ".len()..];
+            let inner = value
+                .strip_prefix('"')
+                .and_then(|v| v.strip_suffix('"'))
+                .unwrap_or(value);
+            assert_eq!(inner, pw, "{aiccu}");
+        }
     }
 }

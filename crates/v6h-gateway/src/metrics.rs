@@ -1,9 +1,10 @@
 //! Prometheus metrics: every component reports a snapshot of its counters at scrape time,
 //! and a small HTTP endpoint serves them as text.
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::{SocketAddr, TcpListener};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::MetricType;
@@ -98,6 +99,13 @@ impl Metrics {
     }
 }
 
+/// Longest request head (request line and headers) the endpoint reads; a longer one is
+/// answered `400` without reading on.
+const MAX_REQUEST_HEAD: usize = 8 * 1024;
+/// How long one client may take, in total, to send its request. The endpoint serves one
+/// client at a time, so this also bounds how long a slow or silent client can hold it up.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// Serves `GET /metrics` on `listen` from a background thread.
 pub fn serve(listen: SocketAddr, metrics: Arc<Metrics>) -> std::io::Result<SocketAddr> {
     let listener = TcpListener::bind(listen)?;
@@ -106,16 +114,14 @@ pub fn serve(listen: SocketAddr, metrics: Arc<Metrics>) -> std::io::Result<Socke
         .name("metrics".into())
         .spawn(move || {
             for conn in listener.incoming().flatten() {
-                let _ = conn.set_read_timeout(Some(std::time::Duration::from_secs(2)));
-                let mut reader = BufReader::new(&conn);
-                let mut line = String::new();
-                if reader.read_line(&mut line).is_err() {
-                    continue;
-                }
-                let (status, body) = if line.starts_with("GET /metrics") {
-                    ("200 OK", metrics.render())
-                } else {
-                    ("404 Not Found", "try /metrics\n".to_string())
+                let _ = conn.set_write_timeout(Some(REQUEST_TIMEOUT));
+                let (status, body) = match read_request_line(&conn) {
+                    Ok(Some(line)) if is_metrics_request(&line) => {
+                        ("200 OK", metrics.render())
+                    }
+                    Ok(Some(_)) => ("404 Not Found", "try /metrics\n".to_string()),
+                    Ok(None) => ("400 Bad Request", "request line too long\n".to_string()),
+                    Err(_) => continue,
                 };
                 let mut conn = &conn;
                 let _ = write!(
@@ -128,10 +134,68 @@ pub fn serve(listen: SocketAddr, metrics: Arc<Metrics>) -> std::io::Result<Socke
     Ok(bound)
 }
 
+/// `GET /metrics` (optionally with a query), not some other path that starts the same.
+fn is_metrics_request(line: &[u8]) -> bool {
+    let mut parts = line.split(|&b| b == b' ');
+    let (Some(b"GET"), Some(target)) = (parts.next(), parts.next()) else {
+        return false;
+    };
+    target == b"/metrics" || target.starts_with(b"/metrics?")
+}
+
+/// Reads the request head within [`REQUEST_TIMEOUT`] in total, keeping at most
+/// [`MAX_REQUEST_HEAD`] bytes, and returns its first line (`None`: the head is too long). The
+/// headers are read too, so closing the connection does not reset it under the reply; a client
+/// that sends only a request line is answered when the time is up or it closes.
+fn read_request_line(mut conn: &TcpStream) -> std::io::Result<Option<Vec<u8>>> {
+    let deadline = Instant::now() + REQUEST_TIMEOUT;
+    let mut head = Vec::new();
+    let mut buf = [0u8; 1024];
+    loop {
+        let line_end = head.iter().position(|&b| b == b'\n');
+        let head_end =
+            head.windows(2).any(|w| w == b"\n\n") || head.windows(3).any(|w| w == b"\n\r\n");
+        if head_end {
+            break;
+        }
+        if head.len() > MAX_REQUEST_HEAD {
+            return Ok(None);
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            if line_end.is_some() {
+                break;
+            }
+            return Err(std::io::ErrorKind::TimedOut.into());
+        }
+        conn.set_read_timeout(Some(left))?;
+        // Never read more than one byte past the cap, so nothing is left unread when refusing.
+        let room = (MAX_REQUEST_HEAD + 1 - head.len()).min(buf.len());
+        let n = match conn.read(&mut buf[..room]) {
+            Ok(n) => n,
+            Err(e)
+                if line_end.is_some()
+                    && matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+            {
+                break;
+            }
+            Err(e) => return Err(e),
+        };
+        if n == 0 {
+            break;
+        }
+        head.extend_from_slice(&buf[..n]);
+    }
+    let line = head.split(|&b| b == b'\n').next().unwrap_or_default();
+    Ok(Some(line.strip_suffix(b"\r").unwrap_or(line).to_vec()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Read;
 
     struct Fake;
     impl Source for Fake {
@@ -180,5 +244,62 @@ mod tests {
             reply.contains("v6home_tunnel_packets_total{direction=\"out\"} 7"),
             "{reply}"
         );
+    }
+
+    fn scrape(addr: SocketAddr, request: &[u8]) -> String {
+        let mut c = std::net::TcpStream::connect(addr).unwrap();
+        c.write_all(request).unwrap();
+        let mut reply = String::new();
+        c.read_to_string(&mut reply).unwrap();
+        reply
+    }
+
+    #[test]
+    fn a_request_line_without_end_is_refused_not_buffered() {
+        let addr = serve("127.0.0.1:0".parse().unwrap(), Arc::default()).unwrap();
+        // Before the fix the whole stream was buffered until a newline: unbounded memory.
+        let long = vec![b'A'; MAX_REQUEST_HEAD + 1];
+        let reply = scrape(addr, &long);
+        assert!(reply.starts_with("HTTP/1.0 400 Bad Request"), "{reply}");
+        let mut at_cap = b"GET /metrics HTTP/1.0\r\nX-Pad: ".to_vec();
+        at_cap.resize(MAX_REQUEST_HEAD - 4, b'x');
+        at_cap.extend_from_slice(b"\r\n\r\n");
+        assert!(scrape(addr, &at_cap).starts_with("HTTP/1.0 200 OK"));
+        assert!(scrape(addr, b"GET / HTTP/1.0\r\n\r\n").starts_with("HTTP/1.0 404"));
+        assert!(scrape(addr, b"GET /metricsx HTTP/1.0\r\n\r\n").starts_with("HTTP/1.0 404"));
+        // Headers after the request line are read, not left to reset the connection.
+        let mut with_headers = b"GET /metrics HTTP/1.1\r\nHost: x\r\n".to_vec();
+        for i in 0..40 {
+            with_headers
+                .extend_from_slice(format!("X-Header-{i}: {}\r\n", "v".repeat(40)).as_bytes());
+        }
+        with_headers.extend_from_slice(b"\r\n");
+        assert!(scrape(addr, &with_headers).starts_with("HTTP/1.0 200 OK"));
+    }
+
+    #[test]
+    fn a_trickling_client_holds_the_endpoint_for_at_most_the_timeout() {
+        let addr = serve("127.0.0.1:0".parse().unwrap(), Arc::default()).unwrap();
+        let started = Instant::now();
+        let mut slow = std::net::TcpStream::connect(addr).unwrap();
+        // One byte every 300 ms for 6 s: each read is within a per-read timeout, so before the
+        // fix this client held the single-threaded endpoint for the whole 6 s.
+        let trickle = std::thread::spawn(move || {
+            for _ in 0..20 {
+                if slow.write_all(b"G").is_err() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(300));
+            }
+        });
+        std::thread::sleep(Duration::from_millis(100));
+        let reply = scrape(addr, b"GET /metrics HTTP/1.0\r\n\r\n");
+        assert!(reply.starts_with("HTTP/1.0 200 OK"), "{reply}");
+        let took = started.elapsed();
+        assert!(
+            took < REQUEST_TIMEOUT + Duration::from_secs(2),
+            "took {took:?}"
+        );
+        trickle.join().unwrap();
     }
 }

@@ -13,8 +13,8 @@ use std::time::Duration;
 
 /// At most this many connections are served at once; more are closed at once.
 const MAX_CONNECTIONS: usize = 64;
-/// A request line or header longer than this ends the connection.
-const MAX_LINE: usize = 8 * 1024;
+/// At most this much of a request (request line and headers) is read; the rest is ignored.
+const MAX_HEAD: u64 = 128 * 1024;
 
 /// Serves HTTP on `listen` forever, logging each request to `log` (appended).
 pub fn serve(listen: SocketAddr, log: &Path) -> std::io::Result<()> {
@@ -45,7 +45,7 @@ pub fn serve(listen: SocketAddr, log: &Path) -> std::io::Result<()> {
 fn handle(stream: TcpStream, log: &Mutex<std::fs::File>) -> std::io::Result<()> {
     stream.set_read_timeout(Some(Duration::from_secs(5)))?;
     let peer = stream.peer_addr()?;
-    let mut reader = BufReader::new(stream.try_clone()?).take(MAX_LINE as u64 * 16);
+    let mut reader = BufReader::new(stream.try_clone()?).take(MAX_HEAD);
     let mut request_line = String::new();
     reader.read_line(&mut request_line)?;
     let request_line = request_line.trim_end().to_string();

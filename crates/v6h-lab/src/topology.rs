@@ -159,11 +159,19 @@ table ip v6h_nat {
 ";
 
 /// Sysctls per node, applied before links come up. Only namespaced keys.
+///
+/// The internet side (inet, pop) skips DAD on its links: in the story those machines have been
+/// up for years, so their link-local addresses must be usable the moment the lab is. The home
+/// (gw, host) keeps the kernel's DAD, which privacy and RA behaviour depend on.
 pub fn sysctls(node: Node) -> &'static [(&'static str, &'static str)] {
     match node {
-        Node::Inet => &[("net.ipv6.conf.all.forwarding", "0")],
+        Node::Inet => &[
+            ("net.ipv6.conf.all.forwarding", "0"),
+            ("net.ipv6.conf.default.dad_transmits", "0"),
+        ],
         Node::Pop => &[
             ("net.ipv6.conf.all.forwarding", "1"),
+            ("net.ipv6.conf.default.dad_transmits", "0"),
             ("net.ipv4.ip_forward", "0"),
         ],
         Node::Isp => &[

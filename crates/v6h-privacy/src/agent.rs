@@ -29,8 +29,8 @@ pub const PROTO_V6HOME: u8 = 0x76;
 pub const ONLINK_METRIC: u32 = 255;
 /// Metric of the agent's default routes (kernel RA default routes use 1024).
 pub const DEFAULT_METRIC: u32 = 1023;
-/// Longest sleep between sweeps (spec A3).
-const SWEEP: Duration = Duration::from_secs(30);
+/// Longest sleep between sweeps in ms (spec A3).
+const SWEEP_MS: u64 = 30_000;
 /// How long an address may stay tentative before a dump decides (1 s + 1 × 1 s + 1 s).
 const DAD_DEADLINE_MS: u64 = 3000;
 
@@ -470,7 +470,7 @@ pub async fn run(cfg: AgentConfig) -> Result<(), AgentError> {
     let mut buf = vec![0u8; 65536];
     loop {
         let now = boottime_ms();
-        let mut wake = now + SWEEP.as_millis() as u64;
+        let mut wake = now + SWEEP_MS;
         if let Some(t) = core.poll_timeout() {
             wake = wake.min(t);
         }
@@ -511,6 +511,8 @@ pub async fn run(cfg: AgentConfig) -> Result<(), AgentError> {
                                 tracing::warn!(addr = %e.addr, "DAD failed (duplicate on the link)");
                             }
                             events.push(Event::DadResult { addr: e.addr, ok: false });
+                        } else if shell.ours.remove(&e.addr) {
+                            events.push(Event::AddressRemoved { addr: e.addr });
                         }
                     }
                     Some(_) => {}

@@ -30,6 +30,9 @@ pub const INFINITE: u32 = u32::MAX;
 pub const TWO_HOURS: u64 = 7200;
 /// Internal deadline meaning "never".
 const NEVER: u64 = u64::MAX;
+/// Installed lifetime for an infinite prefix lifetime (spec A1: finite lifetimes only, so an
+/// agent killed with SIGKILL leaves nothing behind forever); refreshed every half of it.
+pub const FINITE_CAP: u32 = 86_400;
 
 /// RFC 4862 §5.5.3(e): the new *remaining* valid lifetime (seconds) of a known prefix, given
 /// the advertised value and the currently remaining one (`INFINITE`-aware, `u64::MAX` = ∞).
@@ -184,6 +187,13 @@ pub enum Event {
         /// True if it passed (no longer tentative), false if it failed (`dadfailed`).
         ok: bool,
     },
+    /// An address the core manages disappeared for another reason than DAD (deleted by
+    /// someone, or expired a moment early): it is re-created if still wanted, without counting
+    /// as a DAD failure.
+    AddressRemoved {
+        /// The address.
+        addr: Ipv6Addr,
+    },
     /// A timer fired (or a periodic sweep): re-evaluate all deadlines.
     Timeout,
 }
@@ -281,6 +291,8 @@ struct PrefixState {
     preferred_until: u64,
     counter: u32,
     stable: Option<(Ipv6Addr, Dad)>,
+    /// When the stable address' capped (infinite) lifetimes must be re-sent.
+    stable_refresh_at: u64,
     stable_retry: Retry,
     temps: Vec<Temp>,
     temp_retry: Retry,
@@ -348,6 +360,25 @@ fn remaining_s(now: u64, until: u64) -> u32 {
     }
 }
 
+/// Installed (preferred, valid) seconds of a stable address and when to refresh them.
+fn stable_lifetimes(now: u64, preferred_until: u64, valid_until: u64) -> (u32, u32, u64) {
+    let cap = |until: u64| {
+        if until == NEVER {
+            FINITE_CAP
+        } else {
+            remaining_s(now, until)
+        }
+    };
+    let valid = cap(valid_until).max(1);
+    let preferred = cap(preferred_until).min(valid);
+    let refresh = if preferred_until == NEVER || valid_until == NEVER {
+        now + u64::from(FINITE_CAP / 2) * 1000
+    } else {
+        NEVER
+    };
+    (preferred, valid, refresh)
+}
+
 fn remaining_s_u64(now: u64, until: u64) -> u64 {
     if until == NEVER {
         u64::MAX
@@ -397,6 +428,7 @@ impl<R: rand::Rng> Agent<R> {
                 preferred,
             } => self.on_prefix(now, prefix, prefix_len, autonomous, valid, preferred),
             Event::DadResult { addr, ok } => self.on_dad(now, addr, ok),
+            Event::AddressRemoved { addr } => self.on_removed(now, addr),
             Event::Timeout => {}
         }
         self.reconcile(now);
@@ -422,6 +454,9 @@ impl<R: rand::Rng> Agent<R> {
             consider(st.preferred_until);
             consider(st.preferred_until.saturating_sub(regen));
             consider(st.stable_retry.not_before);
+            if st.stable.is_some() {
+                consider(st.stable_refresh_at);
+            }
             consider(st.temp_retry.not_before);
             for t in &st.temps {
                 consider(t.preferred_until);
@@ -503,6 +538,7 @@ impl<R: rand::Rng> Agent<R> {
                         preferred_until: deadline(now, u64::from(preferred)),
                         counter,
                         stable: None,
+                        stable_refresh_at: NEVER,
                         stable_retry: Retry::new(),
                         temps: Vec::new(),
                         temp_retry: Retry::new(),
@@ -535,10 +571,13 @@ impl<R: rand::Rng> Agent<R> {
                 }
                 // Refresh the stable address and extend/shorten the temporaries.
                 if let Some((addr, _)) = st.stable {
+                    let (preferred, valid, refresh) =
+                        stable_lifetimes(now, st.preferred_until, st.valid_until);
+                    st.stable_refresh_at = refresh;
                     self.actions.push_back(Action::AddAddress {
                         addr,
-                        preferred: remaining_s(now, st.preferred_until),
-                        valid: remaining_s(now, st.valid_until).max(1),
+                        preferred,
+                        valid,
                         kind: AddrKind::Stable,
                         replace: true,
                     });
@@ -576,6 +615,25 @@ impl<R: rand::Rng> Agent<R> {
             self.rng.next_u64() % (span + 1)
         };
         base - base / 5 + jitter
+    }
+
+    fn on_removed(&mut self, now: u64, addr: Ipv6Addr) {
+        let Some(st) = self.prefixes.get_mut(&prefix64(&addr)) else {
+            return;
+        };
+        // Expiry races (the kernel rounds lifetimes down): nothing to repair.
+        if st.valid_until.saturating_sub(now) < 2000 {
+            return;
+        }
+        if st.stable.is_some_and(|(a, _)| a == addr) {
+            tracing::warn!(%addr, "stable address removed by someone else: re-adding");
+            st.stable = None;
+        } else if let Some(i) = st.temps.iter().position(|t| t.addr == addr) {
+            if st.temps[i].valid_until.saturating_sub(now) >= 2000 {
+                tracing::warn!(%addr, "temporary address removed by someone else");
+            }
+            st.temps.remove(i);
+        }
     }
 
     fn on_dad(&mut self, now: u64, addr: Ipv6Addr, ok: bool) {
@@ -661,7 +719,21 @@ impl<R: rand::Rng> Agent<R> {
         }
         st.temps.retain(|t| t.valid_until > now);
 
-        // Stable address.
+        // Stable address: install, or re-send capped infinite lifetimes.
+        if let Some((addr, _)) = st.stable
+            && st.stable_refresh_at <= now
+        {
+            let (preferred, valid, refresh) =
+                stable_lifetimes(now, st.preferred_until, st.valid_until);
+            st.stable_refresh_at = refresh;
+            self.actions.push_back(Action::AddAddress {
+                addr,
+                preferred,
+                valid,
+                kind: AddrKind::Stable,
+                replace: true,
+            });
+        }
         if self.params.stable && st.stable.is_none() && st.stable_retry.not_before <= now {
             self.install_stable(now, key);
         }
@@ -720,10 +792,12 @@ impl<R: rand::Rng> Agent<R> {
         }
         let addr = with_iid(&key, iid);
         st.stable = Some((addr, Dad::Tentative));
+        let (preferred, valid, refresh) = stable_lifetimes(now, st.preferred_until, st.valid_until);
+        st.stable_refresh_at = refresh;
         self.actions.push_back(Action::AddAddress {
             addr,
-            preferred: remaining_s(now, st.preferred_until),
-            valid: remaining_s(now, st.valid_until).max(1),
+            preferred,
+            valid,
             kind: AddrKind::Stable,
             replace: false,
         });

@@ -72,6 +72,7 @@ impl Sim {
                     replace,
                 } => {
                     assert!(*valid > 0, "valid lifetime 0 is EINVAL");
+                    assert!(*valid != INFINITE, "spec A1: finite lifetimes only");
                     assert!(preferred <= valid, "preferred > valid is EINVAL");
                     assert!(!is_reserved_iid(iid_of(addr)), "reserved IID {addr}");
                     if !replace {
@@ -628,6 +629,69 @@ fn late_timer_after_suspend_still_has_a_preferred_temporary() {
     assert!(nd[0].tentative);
     sim.run(sim.now + 2000, 1_000_000, |_| {}, |_| {});
     assert_eq!(sim.sources.get(&p(P1)).copied().flatten(), Some(nd[0].addr));
+}
+
+#[test]
+fn infinite_prefix_gets_finite_refreshed_stable_lifetimes() {
+    let mut sim = Sim::new(Params::default(), 8);
+    sim.ra(P1, INFINITE, INFINITE);
+    // No more RAs for three days: the stable address is re-sent every 12 h with 1-day lifetimes.
+    sim.run(3 * 86_400_000, u64::MAX / 4, |_| {}, |_| {});
+    let refreshes: Vec<u64> = sim
+        .actions
+        .iter()
+        .filter_map(|(t, a)| match a {
+            Action::AddAddress {
+                kind: AddrKind::Stable,
+                replace: true,
+                valid,
+                preferred,
+                ..
+            } => {
+                assert_eq!((*valid, *preferred), (86_400, 86_400));
+                Some(*t)
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(refreshes.len(), 6, "{refreshes:?}");
+    for w in refreshes.windows(2) {
+        assert_eq!(w[1] - w[0], 43_200_000);
+    }
+}
+
+#[test]
+fn removed_addresses_are_recreated_without_counting_as_dad_failure() {
+    let mut sim = Sim::new(Params::default(), 11);
+    sim.ra(P1, 86_400, 14_400);
+    sim.run(2000, 1_000_000, |_| {}, |_| {});
+    let before = sim.prefix(P1).unwrap();
+    let stable = before
+        .addrs
+        .iter()
+        .find(|a| a.kind == AddrKind::Stable)
+        .unwrap()
+        .addr;
+    let temp = before.source.unwrap();
+    // Someone deletes both addresses.
+    sim.kernel.remove(&stable);
+    sim.kernel.remove(&temp);
+    sim.event(Event::AddressRemoved { addr: stable });
+    sim.event(Event::AddressRemoved { addr: temp });
+    sim.run(5000, 1_000_000, |_| {}, |_| {});
+    let after = sim.prefix(P1).unwrap();
+    // Same stable address (same counter), a fresh temporary, no backoff, source restored.
+    assert_eq!(after.dad_counter, 0);
+    assert!(
+        after
+            .addrs
+            .iter()
+            .any(|a| a.kind == AddrKind::Stable && a.addr == stable && !a.tentative)
+    );
+    assert!(!after.degraded);
+    let src = after.source.unwrap();
+    assert_ne!(src, temp);
+    assert!(sim.kernel.contains_key(&stable) && sim.kernel.contains_key(&src));
 }
 
 #[test]

@@ -66,6 +66,10 @@ pub struct Options {
     pub forwarding_check: bool,
     /// radvd `-d` level: ≥ 3 logs every RA sent and RS received.
     pub debug: u8,
+    /// Upstream liveness (e.g. the tunnel), when known: while it reads `false`, RAs carry
+    /// router lifetime 0 like with forwarding off (radvd.md §10: no default route without
+    /// upstream). `None`: upstream is not watched.
+    pub upstream: Option<tokio::sync::watch::Receiver<bool>>,
 }
 
 /// Loads radvd.conf, or the TOML form when the file name ends in `.toml`; refuses a
@@ -156,7 +160,12 @@ struct Snapshot {
     ctx: LinkContext,
 }
 
-async fn snapshot(nl: &AddrControl, iface: &Interface, forwarding_check: bool) -> Option<Snapshot> {
+async fn snapshot(
+    nl: &AddrControl,
+    iface: &Interface,
+    forwarding_check: bool,
+    upstream_up: bool,
+) -> Option<Snapshot> {
     let ifindex = sysfs_u32(&iface.name, "ifindex")?;
     let flags = sysfs(&iface.name, "flags")
         .and_then(|f| u32::from_str_radix(f.trim_start_matches("0x"), 16).ok())
@@ -202,7 +211,7 @@ async fn snapshot(nl: &AddrControl, iface: &Interface, forwarding_check: bool) -
                 others.insert(
                     name.clone(),
                     OtherIface {
-                        ipv4: None,
+                        ipv4: first_ipv4(name),
                         ipv6: v6
                             .iter()
                             .map(|e| IfAddr {
@@ -225,11 +234,19 @@ async fn snapshot(nl: &AddrControl, iface: &Interface, forwarding_check: bool) -
             mtu: sysfs_u32(&iface.name, "mtu").unwrap_or(1280),
             mac: sysfs(&iface.name, "address").and_then(|m| parse_mac(&m)),
             addresses,
-            forwarding: !forwarding_check || forwarding_on(&iface.name),
+            forwarding: upstream_up && (!forwarding_check || forwarding_on(&iface.name)),
             decrement_elapsed: 0,
             others,
         },
     })
+}
+
+/// The first IPv4 address of `ifname` (for Base6to4Interface).
+fn first_ipv4(ifname: &str) -> Option<std::net::Ipv4Addr> {
+    nix::ifaddrs::getifaddrs()
+        .ok()?
+        .filter(|a| a.interface_name == ifname)
+        .find_map(|a| a.address.and_then(|s| s.as_sockaddr_in().map(|v4| v4.ip())))
 }
 
 /// Per-interface runtime state.
@@ -310,10 +327,13 @@ pub async fn run(opts: Options, stats: Stats) -> Result<(), DaemonError> {
         info!(iface = %i.name, advertise = i.adv_send_advert, "interface configured");
         ifaces.push(new_iface(i, &opts, now_ms(), seed));
     }
+    let mut upstream = opts.upstream.clone();
     let mut shutting_down = false;
     let mut next_refresh: Millis = 0;
     let mut buf = vec![0u8; 65536];
     let mut last_state: BTreeMap<String, bool> = BTreeMap::new();
+    // Inconsistency logs: at most one per (interface, peer, field) per minute; all are counted.
+    let mut logged: BTreeMap<(String, Ipv6Addr, String), Millis> = BTreeMap::new();
 
     loop {
         let now = now_ms();
@@ -347,16 +367,22 @@ pub async fn run(opts: Options, stats: Stats) -> Result<(), DaemonError> {
             while let Some(n) = f.sched.poll_notice() {
                 match n {
                     Notice::Inconsistent { peer, what } => {
-                        warn!(iface = %name, %peer, "inconsistent RA from another router: {what:?}")
+                        let field = format!("{what:?}");
+                        let field = field.split([' ', '(']).next().unwrap_or("").to_string();
+                        let key = (name.clone(), peer, field);
+                        if logged.get(&key).is_none_or(|t| now >= t + 60_000) {
+                            logged.insert(key, now);
+                            warn!(iface = %name, %peer, "inconsistent RA from another router: {what:?}");
+                        }
                     }
                     Notice::OptionsSkipped(k) => {
                         warn!(iface = %name, "options of types {k:?} do not fit in an RA; not sent")
                     }
                     Notice::Forwarding(on) => {
                         if on {
-                            info!(iface = %name, "IPv6 forwarding is on again: router lifetime restored");
+                            info!(iface = %name, "forwarding on and upstream up: router lifetime restored");
                         } else {
-                            warn!(iface = %name, "IPv6 forwarding is off: advertising router lifetime 0");
+                            warn!(iface = %name, "IPv6 forwarding is off or upstream down: advertising router lifetime 0");
                         }
                     }
                     Notice::Finished => debug!(iface = %name, "interface finished"),
@@ -408,6 +434,13 @@ pub async fn run(opts: Options, stats: Stats) -> Result<(), DaemonError> {
             },
             _ = tokio::time::sleep(sleep) => {}
             _ = monitor.next() => { next_refresh = now_ms(); }
+            r = upstream_changed(&mut upstream) => {
+                if r.is_err() {
+                    // The sender is gone: stop watching, keep the last value.
+                    upstream = None;
+                }
+                next_refresh = now_ms();
+            }
             _ = hup.recv() => {
                 info!(config = %opts.config.display(), "SIGHUP: reloading");
                 match load(&opts.config) {
@@ -428,6 +461,16 @@ pub async fn run(opts: Options, stats: Stats) -> Result<(), DaemonError> {
                 for f in ifaces.iter_mut() { f.sched.handle(now, Event::ResetDecrement); }
             }
         }
+    }
+}
+
+/// Waits for the upstream flag to change (forever when it is not watched).
+async fn upstream_changed(
+    u: &mut Option<tokio::sync::watch::Receiver<bool>>,
+) -> Result<(), tokio::sync::watch::error::RecvError> {
+    match u {
+        Some(rx) => rx.changed().await,
+        None => std::future::pending().await,
     }
 }
 
@@ -469,7 +512,8 @@ fn apply_reload(ifaces: &mut Vec<Iface>, cfg: Config, opts: &Options, now: Milli
 
 async fn refresh(nl: &AddrControl, sock: &Icmp6Socket, f: &mut Iface, now: Millis, opts: &Options) {
     let iface = f.sched.interface().clone();
-    let snap = snapshot(nl, &iface, opts.forwarding_check).await;
+    let upstream_up = opts.upstream.as_ref().is_none_or(|u| *u.borrow());
+    let snap = snapshot(nl, &iface, opts.forwarding_check, upstream_up).await;
     let old = f.snap.clone();
     match (&old, &snap) {
         (_, None) => {
@@ -488,7 +532,7 @@ async fn refresh(nl: &AddrControl, sock: &Icmp6Socket, f: &mut Iface, now: Milli
             }
             if old.as_ref().map(|o| &o.ctx) != Some(&s.ctx) {
                 if old.is_none() && !s.ctx.forwarding && iface.adv_default_lifetime != 0 {
-                    warn!(iface = %iface.name, "IPv6 forwarding is off: advertising router lifetime 0 until it is on");
+                    warn!(iface = %iface.name, "IPv6 forwarding is off (or upstream down): advertising router lifetime 0");
                 }
                 f.sched.handle(now, Event::Context(s.ctx.clone()));
             }
@@ -547,6 +591,72 @@ pub fn daemonize() -> Result<(), DaemonError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn opts() -> Options {
+        Options {
+            config: PathBuf::from("x.conf"),
+            final_count: 3,
+            forwarding_check: true,
+            debug: 0,
+            upstream: None,
+        }
+    }
+
+    #[test]
+    fn reload_retires_removed_interfaces_with_final_ras_and_adds_new_ones() {
+        let two = config::parse_str(
+            "x.conf",
+            "interface eth0 { AdvSendAdvert on; prefix 2001:db8:1::/64 { }; };\n\
+             interface eth1 { AdvSendAdvert on; prefix 2001:db8:2::/64 { }; };\n",
+        )
+        .unwrap()
+        .config;
+        let mut ifaces: Vec<Iface> = two
+            .interfaces
+            .into_iter()
+            .enumerate()
+            .map(|(n, i)| new_iface(i, &opts(), 0, n as u64))
+            .collect();
+        let ll: Ipv6Addr = "fe80::1".parse().unwrap();
+        for f in ifaces.iter_mut() {
+            f.sched.handle(0, Event::LinkUp);
+            f.sched.handle(0, Event::Ready { source: ll });
+            while f.sched.poll_transmit(0).is_some() {}
+        }
+        let next = config::parse_str(
+            "x.conf",
+            "interface eth0 { AdvSendAdvert on; };\ninterface eth2 { AdvSendAdvert on; };\n",
+        )
+        .unwrap()
+        .config;
+        let mut seed = 7;
+        apply_reload(&mut ifaces, next, &opts(), 10_000, &mut seed);
+        let names: Vec<(&str, bool)> = ifaces
+            .iter()
+            .map(|f| (f.sched.interface().name.as_str(), f.retiring))
+            .collect();
+        assert_eq!(
+            names,
+            vec![("eth0", false), ("eth1", true), ("eth2", false)]
+        );
+        // eth1 says goodbye: router lifetime 0.
+        let t = ifaces[1].sched.poll_transmit(10_000).expect("final RA");
+        let ra = crate::wire::RaRepr::parse(&t.bytes).unwrap();
+        assert_eq!(ra.header.router_lifetime, 0);
+        // eth0 withdraws its removed prefix at once.
+        let t = ifaces[0]
+            .sched
+            .poll_transmit(10_000)
+            .expect("RA after reload");
+        let ra = crate::wire::RaRepr::parse(&t.bytes).unwrap();
+        assert!(ra.options.iter().any(|o| matches!(o,
+            crate::wire::NdOptionRepr::Prefix(p) if p.valid_lifetime == 0)));
+    }
+
+    #[test]
+    fn ipv4_lookup_of_missing_interface_is_none() {
+        assert_eq!(first_ipv4("v6hnosuchif0"), None);
+    }
 
     #[test]
     fn mac_parsing() {

@@ -251,11 +251,39 @@ fn test1_with_valid_mtu() {
 
 #[test]
 fn no_corpus_prefix_of_any_file_panics() {
-    // Every truncation of every file is accepted or rejected cleanly.
+    // Every truncation of every file is accepted or rejected cleanly, and a rejection points
+    // at a real place in the truncated text (`file:line:col` within it, or its end).
     for (name, _) in TABLE {
         let text = read(name);
         for (i, _) in text.char_indices() {
-            let _ = config::parse_str(name, &text[..i]);
+            let cut = &text[..i];
+            let Err(e) = config::parse_str(name, cut) else {
+                continue;
+            };
+            let pos = e
+                .pos()
+                .unwrap_or_else(|| panic!("{name}[..{i}]: no position in `{e}`"));
+            let lines: Vec<&str> = cut.split('\n').collect();
+            let line = usize::try_from(pos.line).unwrap();
+            assert!(
+                (1..=lines.len()).contains(&line),
+                "{name}[..{i}]: line {} outside 1..={} in `{e}`",
+                pos.line,
+                lines.len()
+            );
+            let width = lines[line - 1].chars().count();
+            let col = usize::try_from(pos.col).unwrap();
+            assert!(
+                (1..=width + 1).contains(&col),
+                "{name}[..{i}]: column {} outside 1..={} in `{e}`",
+                pos.col,
+                width + 1
+            );
+            assert!(
+                e.to_string()
+                    .starts_with(&format!("{name}:{}:{}: ", pos.line, pos.col)),
+                "{e}"
+            );
         }
     }
 }

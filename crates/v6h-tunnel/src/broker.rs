@@ -19,7 +19,7 @@ use v6h_ayiya::tic::server::{Directory, LoginLimiter, Session, SessionConfig};
 use v6h_ayiya::tic::{LineFramer, TunnelInfo, TunnelType};
 use v6h_net::netlink::{Netlink, Route6, ignore_exists};
 
-use crate::batch::{BATCH, UdpBatch};
+use crate::batch::{BATCH, GroReceiver, Segment, UdpBatch};
 use crate::pop::{InAction, OutAction, PopStatus, PopTable};
 use crate::registry::{BrokerConfig, Registry, RegistryData, RegistryError, TomlRegistry};
 use crate::tundev::{self, Buffers, HEADROOM, unix_now};
@@ -64,9 +64,16 @@ pub fn read_status(cfg: &BrokerConfig) -> Result<PopStatus, BrokerError> {
     })
 }
 
-/// Renders a status snapshot as a human-readable table.
+/// Renders a status snapshot as a human-readable table (with a warning when it is stale).
 pub fn format_status(s: &PopStatus) -> String {
-    let mut out = format!(
+    let age = unix_now().saturating_sub(s.now);
+    let stale = if age > 5 {
+        format!("warning: this snapshot is {age} s old; is the broker running?\n")
+    } else {
+        String::new()
+    };
+    let mut out = stale;
+    out += &format!(
         "{:<6} {:<8} {:<22} {:<22} {:>8} {:>10} {:>8} {:>10} {:>8}  drops\n",
         "id",
         "state",
@@ -359,7 +366,21 @@ async fn tic_server(
         // Reload the registry per connection so `broker tunnel add` needs no restart.
         let data = match registry.load() {
             Ok(d) => {
-                lock(&table).reload(&d.tunnels);
+                let changed = {
+                    let mut t = lock(&table);
+                    let changed = t.len() != d.tunnels.len()
+                        || (0..t.len()).any(|i| t.tunnel(i) != d.tunnels.get(i));
+                    if changed {
+                        t.reload(&d.tunnels);
+                    }
+                    changed
+                };
+                if changed {
+                    info!("registry changed: {} tunnel(s)", d.tunnels.len());
+                    if let Err(e) = setup_routes(&cfg, &d).await {
+                        warn!("routes for the new registry: {e}");
+                    }
+                }
                 d
             }
             Err(e) => {
@@ -438,55 +459,44 @@ async fn tic_conn(
     }
 }
 
-/// UDP → table → TUN.
+/// UDP (GRO batches) → table → TUN (GRO-coalesced writes).
 fn ayiya_rx(sock: &Socket, tun: &tun_rs::SyncDevice, table: &Mutex<PopTable>) {
-    let mut batch = UdpBatch::new(sock);
-    let mut b = Buffers::default();
-    let mut lens = [0usize; BATCH];
-    let mut srcs: [Option<SocketAddrV4>; BATCH] = [None; BATCH];
-    let mut deliver = [false; BATCH];
+    let mut rx = GroReceiver::new(sock);
+    info!(udp_gro = rx.gro_enabled(), "AYIYA receive path ready");
+    let mut inb: Vec<tundev::PktBuf> = (0..BATCH).map(|_| tundev::PktBuf::new(65536)).collect();
+    let mut segs: Vec<Segment> = Vec::with_capacity(BATCH * 64);
+    let mut w = tundev::TunWriter::default();
     let mut loglimit = LogLimit::default();
     loop {
-        tundev::reset_all(&mut b.bufs[..BATCH]);
-        let n = match batch.recv(&mut b.bufs[..BATCH], &mut lens, &mut srcs) {
-            Ok(n) => n,
-            Err(e) => {
-                if loglimit.allow("udp_recv", unix_now()) {
-                    warn!("AYIYA recv: {e}");
-                }
-                continue;
+        tundev::reset_all(&mut inb);
+        if let Err(e) = rx.recv(&mut inb, &mut segs) {
+            if loglimit.allow("udp_recv", unix_now()) {
+                warn!("AYIYA recv: {e}");
             }
-        };
+            continue;
+        }
         let now = unix_now();
-        {
-            let mut t = lock(table);
-            for i in 0..n {
-                deliver[i] = false;
-                let Some(src) = srcs[i] else { continue };
-                let dg = &b.bufs[i].as_ref()[..lens[i]];
-                match t.handle_datagram(now, src, dg) {
-                    InAction::Deliver(inner) => {
-                        deliver[i] = true;
-                        lens[i] = HEADROOM + inner.len();
+        let mut t = lock(table);
+        for s in &segs {
+            let dg = &inb[s.buf].as_ref()[s.off..s.off + s.len];
+            match t.handle_datagram(now, s.src, dg) {
+                InAction::Deliver(inner) => {
+                    if let Err(e) = w.push(tun, inner)
+                        && loglimit.allow("tun_write", now)
+                    {
+                        warn!("TUN write: {e}");
                     }
-                    InAction::Consumed => {}
-                    InAction::Drop(reason) => {
-                        if loglimit.allow(reason.as_str(), now) {
-                            debug!(%src, reason = reason.as_str(), "dropped AYIYA datagram");
-                        }
+                }
+                InAction::Consumed => {}
+                InAction::Drop(reason) => {
+                    if loglimit.allow(reason.as_str(), now) {
+                        debug!(src = %s.src, len = s.len, off = s.off, reason = reason.as_str(), "dropped AYIYA datagram");
                     }
                 }
             }
         }
-        let mut out: Vec<&mut tundev::PktBuf> = Vec::with_capacity(n);
-        for (i, buf) in b.bufs.iter_mut().enumerate().take(n) {
-            if deliver[i] {
-                buf.set_len(lens[i]);
-                out.push(buf);
-            }
-        }
-        if !out.is_empty()
-            && let Err(e) = tun.send_multiple(&mut b.gro, &mut out, HEADROOM)
+        drop(t);
+        if let Err(e) = w.flush(tun)
             && loglimit.allow("tun_write", now)
         {
             warn!("TUN write: {e}");
@@ -551,7 +561,7 @@ fn tun_rx(sock: &Socket, tun: &tun_rs::SyncDevice, table: &Mutex<PopTable>) {
             .map(|i| &b.bufs[i].as_ref()[..HEADROOM + b.sizes[i]])
             .collect();
         if !pkts.is_empty()
-            && let Err(e) = batch.send(&pkts, Some(&dsts))
+            && let Err(e) = batch.send_gso(&pkts, Some(&dsts))
             && loglimit.allow("udp_send", now)
         {
             warn!("AYIYA send: {e}");
@@ -582,4 +592,107 @@ pub fn add_tunnel(
         .ok_or_else(|| RegistryError::Invalid(format!("unknown user {user:?}")))?;
     let conf = crate::registry::render_aiccu_conf(u, &t, &cfg.tic_server_name());
     Ok((t, conf))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::{AdminState, Tunnel, UserEntry, validate};
+    use v6h_ayiya::tic::client::{Login, LoginOutcome, LoginParams};
+
+    fn dir() -> RegistryDirectory {
+        let users = [UserEntry {
+            name: "lab".into(),
+            password_md5: None,
+            password: Some("labpass".into()),
+        }];
+        let t = Tunnel {
+            id: 1,
+            owner: "lab".into(),
+            prefix: "2001:db8:2ff:1::/64".parse().unwrap(),
+            subnets: vec![],
+            mtu: 1280,
+            heartbeat: 5,
+            password: "0123456789abcdef0123456789abcdef".into(),
+            admin: AdminState::Enabled,
+            name: None,
+        };
+        let data = validate(&users, &[t]).unwrap();
+        RegistryDirectory::new(data, "pop01".into(), "198.51.100.1".parse().unwrap())
+    }
+
+    /// Runs tcore's client `Login` against tcore's server `Session` over our directory,
+    /// in memory with a fake clock.
+    fn dialogue(password: &str, list_only: bool) -> Result<LoginOutcome, String> {
+        let now = 1_795_727_697;
+        let d = dir();
+        let mut server = Session::new(SessionConfig {
+            server_name: "pop01".into(),
+            peer: "198.51.100.2".parse().unwrap(),
+            challenge: [7; 16],
+            tls_available: false,
+        });
+        let mut client = Login::new(LoginParams {
+            username: "lab".into(),
+            password: password.into(),
+            tunnel_id: Some("T1".into()),
+            try_tls: false,
+            require_tls: false,
+            system: "Linux/6.1".into(),
+            list_only,
+        });
+        let mut to_client = vec![server.greeting()];
+        let mut limiter = LoginLimiter::default();
+        for _ in 0..100 {
+            for l in std::mem::take(&mut to_client) {
+                let _ = client.handle_line(now, &l);
+            }
+            if let Some(o) = client.outcome() {
+                return o.map_err(|e| e.to_string());
+            }
+            while let Some(l) = client.poll_send() {
+                to_client.extend(server.handle_line_limited(now, &l, &d, &mut limiter));
+            }
+        }
+        Err("no outcome".into())
+    }
+
+    #[test]
+    fn tic_login_through_registry_directory() {
+        let LoginOutcome::Tunnel(t) = dialogue("labpass", false).unwrap() else {
+            panic!("expected a tunnel")
+        };
+        assert_eq!(t.id, "T1");
+        assert_eq!(
+            t.ipv6_endpoint,
+            "2001:db8:2ff:1::2".parse::<std::net::Ipv6Addr>().unwrap()
+        );
+        assert_eq!(
+            t.ipv6_pop,
+            "2001:db8:2ff:1::1".parse::<std::net::Ipv6Addr>().unwrap()
+        );
+        assert_eq!((t.mtu, t.heartbeat_interval, t.prefix_len), (1280, 5, 64));
+        assert_eq!(
+            t.ipv4_pop,
+            "198.51.100.1".parse::<std::net::Ipv4Addr>().unwrap()
+        );
+        assert!(t.is_enabled());
+        let LoginOutcome::List(l) = dialogue("labpass", true).unwrap() else {
+            panic!("expected a list")
+        };
+        assert_eq!(l.len(), 1);
+        assert!(dialogue("wrong", false).is_err());
+    }
+
+    #[test]
+    fn status_table_mentions_every_tunnel_and_drop() {
+        let mut table = PopTable::new(&[], 120, None);
+        let mut icmp = [0u8; 1280];
+        let _ = table.route_outbound(&[0u8; 10], &mut icmp);
+        let mut s = table.status(unix_now());
+        let text = format_status(&s);
+        assert!(text.contains("global drops: bad_outbound=1"), "{text}");
+        s.now = 0;
+        assert!(format_status(&s).starts_with("warning:"));
+    }
 }

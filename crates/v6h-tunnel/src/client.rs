@@ -11,7 +11,6 @@
 use std::net::{Ipv6Addr, SocketAddr, SocketAddrV4};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use socket2::{Domain, Protocol, Socket, Type};
@@ -24,7 +23,7 @@ use v6h_ayiya::tic::client::{Login, LoginOutcome, LoginParams};
 use v6h_ayiya::tic::{LineFramer, TunnelInfo, TunnelListEntry, TunnelType};
 use v6h_net::netlink::{Netlink, Route6, ignore_exists};
 
-use crate::batch::{BATCH, UdpBatch};
+use crate::batch::{BATCH, GroReceiver, Segment, UdpBatch};
 use crate::tundev::{self, Buffers, HEADROOM, unix_now};
 
 /// Client errors.
@@ -245,7 +244,6 @@ pub struct Running {
     info: TunnelInfo,
     sock: Arc<Socket>,
     key: SigningKey,
-    stop: Arc<AtomicBool>,
     noconfigure: bool,
 }
 
@@ -303,7 +301,6 @@ pub async fn start(
     let pop = SocketAddrV4::new(info.ipv4_pop, ayiya::PORT);
     let sock = Arc::new(connect_udp(pop)?);
     let key = SigningKey::from_password(info.password.as_bytes());
-    let stop = Arc::new(AtomicBool::new(false));
     {
         let (tun, sock, key, id) = (tun.clone(), sock.clone(), key.clone(), info.ipv6_endpoint);
         std::thread::Builder::new()
@@ -323,7 +320,6 @@ pub async fn start(
         info,
         sock,
         key,
-        stop,
         noconfigure: cfg.noconfigure,
     })
 }
@@ -371,9 +367,9 @@ impl Running {
         Ok(())
     }
 
-    /// Sets the interface down (unless `noconfigure`) and stops beating.
+    /// Sets the interface down (unless `noconfigure`); beats stop with the beat loop. The
+    /// datapath threads end with the process, which closes the TUN device.
     pub async fn stop(self) -> Result<(), ClientError> {
-        self.stop.store(true, Ordering::Relaxed);
         if !self.noconfigure {
             let nl = Netlink::new()?;
             nl.set_link_up(&self.ifname, false).await?;
@@ -435,7 +431,7 @@ fn tun_to_udp(tun: &tun_rs::SyncDevice, sock: &Socket, key: &SigningKey, identit
             .filter(|(buf, s)| buf.as_ref().len() == HEADROOM + **s && **s >= 40)
             .map(|(buf, _)| buf.as_ref())
             .collect();
-        if let Err(e) = batch.send(&pkts, None)
+        if let Err(e) = batch.send_gso(&pkts, None)
             && !transient(&e)
         {
             let now = unix_now();
@@ -448,33 +444,29 @@ fn tun_to_udp(tun: &tun_rs::SyncDevice, sock: &Socket, key: &SigningKey, identit
 }
 
 fn udp_to_tun(tun: &tun_rs::SyncDevice, sock: &Socket, key: &SigningKey, pop: Ipv6Addr) {
-    let mut batch = UdpBatch::new(sock);
-    let mut b = Buffers::default();
-    let mut lens = [0usize; BATCH];
-    let mut srcs = [None; BATCH];
-    let mut ok = [false; BATCH];
+    let mut rx = GroReceiver::new(sock);
+    let mut inb: Vec<tundev::PktBuf> = (0..BATCH).map(|_| tundev::PktBuf::new(65536)).collect();
+    let mut segs: Vec<Segment> = Vec::with_capacity(BATCH * 64);
+    let mut w = tundev::TunWriter::default();
     let mut drops = 0u64;
     loop {
-        tundev::reset_all(&mut b.bufs[..BATCH]);
-        let n = match batch.recv(&mut b.bufs[..BATCH], &mut lens, &mut srcs) {
-            Ok(n) => n,
-            Err(e) => {
-                if !transient(&e) {
-                    debug!("AYIYA recv: {e}");
-                    std::thread::sleep(Duration::from_millis(10));
-                }
-                continue;
+        tundev::reset_all(&mut inb);
+        if let Err(e) = rx.recv(&mut inb, &mut segs) {
+            if !transient(&e) {
+                debug!("AYIYA recv: {e}");
+                std::thread::sleep(Duration::from_millis(10));
             }
-        };
+            continue;
+        }
         let now = unix_now();
-        for i in 0..n {
-            ok[i] = false;
-            let dg = &b.bufs[i].as_ref()[..lens[i]];
+        for s in &segs {
+            let dg = &inb[s.buf].as_ref()[s.off..s.off + s.len];
             match ayiya::validate_from_pop(dg, now, pop, key) {
                 Ok(v) => {
-                    if let Delivery::Ipv6(inner) = v.delivery {
-                        lens[i] = HEADROOM + inner.len();
-                        ok[i] = true;
+                    if let Delivery::Ipv6(inner) = v.delivery
+                        && let Err(e) = w.push(tun, inner)
+                    {
+                        debug!("TUN write: {e}");
                     }
                 }
                 Err(r) => {
@@ -485,16 +477,7 @@ fn udp_to_tun(tun: &tun_rs::SyncDevice, sock: &Socket, key: &SigningKey, pop: Ip
                 }
             }
         }
-        let mut out: Vec<&mut tundev::PktBuf> = Vec::with_capacity(n);
-        for (i, buf) in b.bufs.iter_mut().enumerate().take(n) {
-            if ok[i] {
-                buf.set_len(lens[i]);
-                out.push(buf);
-            }
-        }
-        if !out.is_empty()
-            && let Err(e) = tun.send_multiple(&mut b.gro, &mut out, HEADROOM)
-        {
+        if let Err(e) = w.flush(tun) {
             debug!("TUN write: {e}");
         }
     }
@@ -632,6 +615,41 @@ mod tests {
         assert!(!c.defaultroute);
         let e = toml_to_aiccu("x.toml", "username = 3\n").unwrap_err();
         assert!(e.to_string().contains("username"), "{e}");
+    }
+
+    #[test]
+    fn config_errors_name_the_file_and_the_example_loads() {
+        let dir = std::env::temp_dir().join(format!("v6h-tio-cli-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let bad = dir.join("aiccu.conf");
+        std::fs::write(&bad, "username lab\ndefaultroute maybe\n").unwrap();
+        let e = load_config(&bad).unwrap_err().to_string();
+        assert!(e.contains("aiccu.conf"), "{e}");
+        let missing = load_config(&dir.join("nope.conf")).unwrap_err().to_string();
+        assert!(missing.contains("nope.conf"), "{missing}");
+        let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/lab/aiccu.conf");
+        let c = load_config(&example).unwrap();
+        assert_eq!(
+            (
+                c.username.as_str(),
+                c.server.as_str(),
+                c.ipv6_interface.as_str()
+            ),
+            ("lab", "198.51.100.1", "sixxs")
+        );
+        assert_eq!(c.tunnel_id.as_deref(), Some("T1"));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn tunnels_listing_format() {
+        let l = vec![TunnelListEntry {
+            id: "T1".into(),
+            ipv6_endpoint: "2001:db8:2ff:1::2".parse().unwrap(),
+            ipv4_endpoint: v6h_ayiya::tic::Ipv4Endpoint::Ayiya,
+            pop_name: "pop01".into(),
+        }];
+        assert_eq!(format_tunnels(&l), "T1 2001:db8:2ff:1::2 ayiya pop01\n");
     }
 
     #[test]

@@ -787,6 +787,21 @@ mod tests {
         assert!(matches!(e, RegistryError::Invalid(_)));
     }
 
+    #[test]
+    fn lab_example_is_valid() {
+        let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/lab/broker.toml");
+        let cfg = BrokerConfig::load(&p).unwrap();
+        assert_eq!(cfg.ipv4_pop, Ipv4Addr::new(198, 51, 100, 1));
+        assert_eq!(cfg.tic_listen.port(), 3874);
+        assert_eq!(cfg.ayiya_listen.port(), 5072);
+        let data = cfg.registry(&p).load().unwrap();
+        let t = &data.tunnels[0];
+        assert_eq!((t.tic_id().as_str(), t.mtu), ("T1", 1280));
+        assert_eq!(t.prefix.to_string(), "2001:db8:2ff:1::/64");
+        assert_eq!(t.subnets[0].to_string(), "2001:db8:1234::/48");
+        assert_eq!(data.users[0].password_md5, md5_hex("labpass"));
+    }
+
     fn tempdir() -> PathBuf {
         let d = std::env::temp_dir().join(format!(
             "v6h-tio-reg-{}-{}",

@@ -150,3 +150,49 @@ pub fn reset_all(bufs: &mut [PktBuf]) {
         b.reset();
     }
 }
+
+/// Collects inner packets (copied behind [`HEADROOM`]) and writes them to the TUN device in
+/// GRO-coalesced batches.
+#[derive(Default)]
+pub struct TunWriter {
+    out: Buffers,
+    k: usize,
+}
+
+impl std::fmt::Debug for TunWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TunWriter")
+            .field("pending", &self.k)
+            .finish()
+    }
+}
+
+impl TunWriter {
+    /// Queues `inner`; flushes first when the batch is full. Packets longer than a buffer
+    /// are dropped (returns false).
+    pub fn push(&mut self, tun: &SyncDevice, inner: &[u8]) -> std::io::Result<bool> {
+        if HEADROOM + inner.len() > BUF_LEN {
+            return Ok(false);
+        }
+        if self.k == self.out.bufs.len() {
+            self.flush(tun)?;
+        }
+        let b = &mut self.out.bufs[self.k];
+        b.reset();
+        b.storage_mut()[HEADROOM..HEADROOM + inner.len()].copy_from_slice(inner);
+        b.set_len(HEADROOM + inner.len());
+        self.k += 1;
+        Ok(true)
+    }
+
+    /// Writes every queued packet.
+    pub fn flush(&mut self, tun: &SyncDevice) -> std::io::Result<()> {
+        if self.k == 0 {
+            return Ok(());
+        }
+        let mut refs: Vec<&mut PktBuf> = self.out.bufs[..self.k].iter_mut().collect();
+        self.k = 0;
+        tun.send_multiple(&mut self.out.gro, &mut refs, HEADROOM)
+            .map(|_| ())
+    }
+}

@@ -36,6 +36,8 @@ enum Command {
     Dhcp6(cmd::dhcp6::Args),
     /// Tell whether IPv6 works on this host, and if not, why.
     Check(cmd::check::Args),
+    /// The whole home router from one gateway.toml: tunnel, forwarding, RA, DHCPv6.
+    Gateway(cmd::gateway::Args),
     /// Privacy addresses: configure them right, check them, or run the SLAAC privacy agent.
     Privacy(cmd::privacy::Args),
     /// Router advertisements (radvd replacement): `-C radvd.conf`, `-c`, `dump IF`, `convert FILE`.
@@ -60,6 +62,7 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Lab(args) => cmd::lab::run(args),
         Command::Dhcp6(args) => cmd::dhcp6::run(args),
         Command::Check(args) => cmd::check::run(args),
+        Command::Gateway(args) => cmd::gateway::run(args),
         Command::Privacy(args) => cmd::privacy::run(args),
         Command::Ra(args) => cmd::ra::run(args),
         Command::Broker(args) => cmd::broker::run(args),

@@ -26,12 +26,17 @@ fn example_conf() -> PathBuf {
 
 /// The non-tentative link-local address of `node`'s eth0, waiting up to 10 s for DAD.
 fn link_local(lab: &Lab, node: Node) -> Ipv6Addr {
+    link_local_on(lab, node, "eth0")
+}
+
+/// The non-tentative link-local address of `node`'s `dev`, waiting up to 10 s for DAD.
+fn link_local_on(lab: &Lab, node: Node, dev: &str) -> Ipv6Addr {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let out = lab
             .exec_ok(
                 node,
-                &["ip", "-6", "addr", "show", "dev", "eth0", "scope", "link"],
+                &["ip", "-6", "addr", "show", "dev", dev, "scope", "link"],
             )
             .unwrap();
         for line in out.lines() {
@@ -49,7 +54,7 @@ fn link_local(lab: &Lab, node: Node) -> Ipv6Addr {
         }
         assert!(
             Instant::now() < deadline,
-            "no link-local on {node:?} eth0: {out}"
+            "no link-local on {node:?} {dev}: {out}"
         );
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -327,10 +332,12 @@ fn direct_exchange(sock: &UdpSocket, ix: u32, xid: [u8; 3]) -> Option<SocketAddr
             let Ok((n, std::net::SocketAddr::V6(from))) = sock.recv_from(&mut buf) else {
                 continue;
             };
-            if let Ok(Message::Client(c)) = Message::parse(&buf[..n]) {
-                if c.msg_type == msg::REPLY && c.xid == xid && has_dns(&c) {
-                    return Some(from);
-                }
+            if let Ok(Message::Client(c)) = Message::parse(&buf[..n])
+                && c.msg_type == msg::REPLY
+                && c.xid == xid
+                && has_dns(&c)
+            {
+                return Some(from);
             }
         }
     }
@@ -526,4 +533,124 @@ fn sighup_reload_keeps_old_config_when_new_is_invalid() {
         .wait_for_log("listening", Duration::from_secs(10))
         .unwrap();
     assert_eq!(std::fs::read_to_string(&duid).unwrap(), first_duid);
+}
+
+#[test]
+fn convert_and_check_subcommands_work_without_root() {
+    let bin = env!("CARGO_BIN_EXE_v6home");
+    let out = std::process::Command::new(bin)
+        .args(["dhcp6", "convert", example_conf().to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let toml = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        toml.contains("dns_servers = [\"2001:db8:ffff::53\"]"),
+        "{toml}"
+    );
+    // The converted file is a valid native configuration.
+    let dir = std::env::temp_dir().join(format!("v6h-dhcp6-convert-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("dhcp6.toml");
+    std::fs::write(&path, &toml).unwrap();
+    let out = std::process::Command::new(bin)
+        .args(["dhcp6", "check", path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(out.status.success(), "{out:?}");
+    // A config dhcp6s would reject silently fails with the reason and its location.
+    let bad = Path::new(env!("CARGO_TARGET_TMPDIR")).join("dup-dns.conf");
+    std::fs::write(
+        &bad,
+        "option domain-name-servers 2001:db8::1 2001:db8::1;\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(bin)
+        .args(["dhcp6", "check", bad.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("dup-dns.conf:1:40: duplicate address 2001:db8::1"),
+        "{err}"
+    );
+}
+
+#[test]
+fn one_process_serves_two_interfaces() {
+    if skip() {
+        return;
+    }
+    let lab = Lab::up(&v6h_lab::unique_name("two")).expect("lab up");
+    let dir = lab.run_dir().join("dhcp6-two");
+    std::fs::create_dir_all(&dir).unwrap();
+    // A second link between gw and host, inside the lab's namespaces.
+    let host_ns = lab.ns(Node::Host);
+    lab.exec_ok(
+        Node::Gw,
+        &[
+            "ip", "link", "add", "d6s", "type", "veth", "peer", "name", "d6c", "netns", &host_ns,
+        ],
+    )
+    .unwrap();
+    lab.exec_ok(Node::Gw, &["ip", "link", "set", "d6s", "up"])
+        .unwrap();
+    lab.exec_ok(Node::Host, &["ip", "link", "set", "d6c", "up"])
+        .unwrap();
+    link_local(&lab, Node::Gw);
+    link_local(&lab, Node::Host);
+    link_local_on(&lab, Node::Gw, "d6s");
+    link_local_on(&lab, Node::Host, "d6c");
+    let duid = dir.join("duid");
+    let server = lab
+        .spawn(
+            Node::Gw,
+            &[
+                env!("CARGO_BIN_EXE_v6home"),
+                "dhcp6",
+                "-f",
+                "-c",
+                example_conf().to_str().unwrap(),
+                "--duid-file",
+                duid.to_str().unwrap(),
+                "--no-import-dhcp6s-duid",
+                "eth0",
+                "d6s",
+            ],
+        )
+        .unwrap();
+    server
+        .wait_for_log("listening", Duration::from_secs(10))
+        .unwrap();
+    let got = in_ns(&host_ns, || {
+        let c = UdpSocket::bind("[::]:546").unwrap();
+        c.set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
+        ["eth0", "d6c"].map(|dev| {
+            let ix = nix::net::if_::if_nametoindex(dev).unwrap();
+            direct_exchange(&c, ix, [5, u8::try_from(ix & 0xff).unwrap(), 5])
+                .map(|from| from.scope_id() == ix)
+        })
+    });
+    assert_eq!(
+        got,
+        [Some(true), Some(true)],
+        "both links answered on their own interface"
+    );
+    server.signal(nix::sys::signal::Signal::SIGUSR1).unwrap();
+    server
+        .wait_for_log("counters", Duration::from_secs(5))
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    // Field names may carry ANSI colour codes: look for the values on the counters lines.
+    let log = server.log();
+    for dev in ["eth0", "d6s"] {
+        assert!(
+            log.lines()
+                .any(|l| l.contains("counters") && l.contains(dev)),
+            "no counters for {dev}: {log}"
+        );
+    }
 }

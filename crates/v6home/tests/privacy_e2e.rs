@@ -336,6 +336,69 @@ fn kernel_baseline_three_forged_dad_replies_disable_privacy() {
         addrs.iter().any(|a| a.addr == eui && a.has("mngtmpaddr")),
         "{addrs:?}"
     );
+
+    // Repair (what `v6home privacy enable` does for an interface found at -1): writing 2 is
+    // not enough, the mngtmpaddr parent must be re-added so its failure counter restarts.
+    let mut forge = forge;
+    forge.stop();
+    lab.exec_ok(
+        Node::Host,
+        &["sysctl", "-qw", "net.ipv6.conf.eth0.use_tempaddr=2"],
+    )
+    .unwrap();
+    let helper = std::env::current_exe().unwrap();
+    let ns = lab.ns(Node::Host);
+    let out = std::process::Command::new("ip")
+        .args(["netns", "exec", &ns])
+        .arg(&helper)
+        .args([
+            "helper_repair_parents",
+            "--exact",
+            "--ignored",
+            "--nocapture",
+        ])
+        .env(REPAIR_ENV, "eth0")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success() && text.contains("re-added 1"),
+        "{text}"
+    );
+    let back = wait_until(Duration::from_secs(15), || {
+        host_addrs(&lab).iter().any(|a| a.has("temporary"))
+    });
+    assert!(back, "no temporary after repair: {:?}", host_addrs(&lab));
+    std::thread::sleep(Duration::from_secs(7));
+    assert_eq!(
+        sysctl(&lab, Node::Host, "net.ipv6.conf.eth0.use_tempaddr"),
+        "2"
+    );
+    assert!(host_addrs(&lab).iter().any(|a| a.has("temporary")));
+}
+
+/// Environment variable that makes [`helper_repair_parents`] act (it is run by
+/// `kernel_baseline_three_forged_dad_replies_disable_privacy` inside host's namespace).
+const REPAIR_ENV: &str = "V6H_PRIV_REPAIR_IFACE";
+
+/// Runs `v6h_privacy::system::repair_parents` in the namespace it was started in; only
+/// meaningful when started by the kernel baseline test above with `REPAIR_ENV` set.
+#[test]
+#[ignore = "helper: run inside a lab namespace by the kernel baseline test"]
+fn helper_repair_parents() {
+    let Ok(iface) = std::env::var(REPAIR_ENV) else {
+        eprintln!("{REPAIR_ENV} not set: nothing to do");
+        return;
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let n = rt
+        .block_on(v6h_privacy::system::repair_parents(&iface))
+        .unwrap();
+    assert!(n >= 1, "no mngtmpaddr address to re-add on {iface}");
+    println!("re-added {n}");
 }
 
 #[test]
@@ -444,6 +507,37 @@ fn agent_survives_forged_dad_steers_source_and_regenerates_before_deprecation() 
             .any(|a| a.addr == t0 && a.preferred == 0 && a.has("deprecated"))
     });
     assert!(deprecated, "{:?}", host_addrs(&lab));
+
+    // Restart (SIGTERM, addresses stay): the persisted DAD counter brings back the same
+    // stable address, with no second stable address and no new conflict.
+    let stable: Vec<Ipv6Addr> = host_addrs(&lab)
+        .iter()
+        .filter(|a| a.preferred > 60)
+        .map(|a| a.addr)
+        .collect();
+    assert_eq!(stable.len(), 1, "{:?}", host_addrs(&lab));
+    let mut agent = agent;
+    assert!(
+        agent.stop().is_some_and(|s| s.success()),
+        "agent did not exit cleanly"
+    );
+    let agent2 = start_agent(&lab, &state);
+    let back = wait_until(Duration::from_secs(20), || {
+        agent2.log().contains("stable address passed DAD") && agent_src(&lab, "default").is_some()
+    });
+    assert!(back, "{}", agent2.log());
+    assert!(
+        agent2.log().contains(&stable[0].to_string()),
+        "{}",
+        agent2.log()
+    );
+    assert!(!agent2.log().contains("failed DAD"), "{}", agent2.log());
+    let stable_after: Vec<Ipv6Addr> = host_addrs(&lab)
+        .iter()
+        .filter(|a| a.preferred > 60)
+        .map(|a| a.addr)
+        .collect();
+    assert_eq!(stable_after, stable);
 }
 
 #[test]

@@ -294,6 +294,34 @@ fn ra_home_router_with_real_peers() {
     assert!(host_addrs(&lab).contains("inet6 2001:db8:1234:"));
 }
 
+/// Sends one RS from `src` (which must be on host's eth0) with IPv6 hop limit `hops`.
+fn send_rs(lab: &Lab, src: &str, hops: u8) {
+    let script = format!(
+        "import socket,ipaddress,struct\n\
+         i=socket.if_nametoindex('eth0')\n\
+         s=socket.socket(socket.AF_INET6,socket.SOCK_RAW,socket.IPPROTO_ICMPV6)\n\
+         s.setsockopt(socket.IPPROTO_IPV6,socket.IPV6_MULTICAST_HOPS,{hops})\n\
+         p=ipaddress.IPv6Address('{src}').packed+struct.pack('@I',i)\n\
+         s.sendmsg([bytes([133,0,0,0,0,0,0,0])],[(socket.IPPROTO_IPV6,socket.IPV6_PKTINFO,p)],0,('ff02::2',0,0,i))\n"
+    );
+    lab.exec_ok(Node::Host, &["python3", "-c", &script])
+        .expect("sending an RS");
+}
+
+fn unicast_ras_to(ra: &LabChild, dst: &str) -> usize {
+    ra.log()
+        .lines()
+        .filter(|l| l.contains("sent RA") && l.contains(dst))
+        .count()
+}
+
+fn multicast_ras(ra: &LabChild) -> usize {
+    ra.log()
+        .lines()
+        .filter(|l| l.contains("sent RA") && l.contains("ff02::1"))
+        .count()
+}
+
 #[test]
 fn ra_ignores_rs_with_bad_hop_limit_and_dump_prints_config() {
     let Some(lab) = lab_or_skip("radump") else {
@@ -301,6 +329,42 @@ fn ra_ignores_rs_with_bad_hop_limit_and_dump_prints_config() {
     };
     let conf = write_conf(&lab, "radvd.conf", &example_conf());
     let ra = start_v6home(&lab, &conf);
+    // RFC 4861 §6.1.1: an RS with hop limit 64 is ignored, 255 is answered (unicast).
+    let src = "fe80::bad:1";
+    lab.exec_ok(
+        Node::Host,
+        &[
+            "ip",
+            "addr",
+            "add",
+            &format!("{src}/64"),
+            "dev",
+            "eth0",
+            "nodad",
+        ],
+    )
+    .unwrap();
+    // Adding the address can make host's kernel solicit from it (hop limit 255): let that
+    // settle, then count only replies to our own RSs.
+    std::thread::sleep(Duration::from_millis(1500));
+    let unicast_before = unicast_ras_to(&ra, src);
+    send_rs(&lab, src, 64);
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(
+        unicast_ras_to(&ra, src),
+        unicast_before,
+        "answered an RS with hop limit 64"
+    );
+    let multicast_before = multicast_ras(&ra);
+    send_rs(&lab, src, 255);
+    // The reply is unicast, unless a multicast RA due within the reply delay answers it.
+    assert!(
+        wait_until(Duration::from_secs(3), || unicast_ras_to(&ra, src)
+            > unicast_before
+            || multicast_ras(&ra) > multicast_before),
+        "no reply to a valid RS: {}",
+        ra.log()
+    );
     // `v6home ra dump` on host prints the RA in radvd.conf syntax, which loads again.
     let out = lab
         .exec(
@@ -524,4 +588,46 @@ fn ra_configtest_exit_codes() {
     let t = run("ok.toml", &toml);
     assert!(t.status.success(), "{}", String::from_utf8_lossy(&t.stderr));
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// radvd.md §5.3: while forwarding is off the RAs carry router lifetime 0 (checked on every
+/// refresh, not once per process like radvd), and the lifetime comes back with forwarding.
+#[test]
+fn ra_forwarding_off_means_router_lifetime_zero() {
+    let Some(lab) = lab_or_skip("rafwd") else {
+        return;
+    };
+    let conf = write_conf(&lab, "radvd.conf", &example_conf());
+    let ra = start_v6home(&lab, &conf);
+    assert!(has(&rdisc6(&lab), "Router lifetime : 90 "));
+    lab.exec_ok(
+        Node::Gw,
+        &["sysctl", "-qw", "net.ipv6.conf.all.forwarding=0"],
+    )
+    .unwrap();
+    assert!(
+        wait_until(Duration::from_secs(10), || has(
+            &rdisc6(&lab),
+            "Router lifetime : 0 "
+        )),
+        "router lifetime not 0 with forwarding off: {}",
+        ra.log()
+    );
+    assert!(ra.log().contains("advertising router lifetime 0"));
+    // Prefixes and DNS are still advertised.
+    let lines = rdisc6(&lab);
+    assert!(has(&lines, "Prefix : 2001:db8:1234::/64"));
+    assert!(has(&lines, "Recursive DNS server : 2001:db8:ffff::53"));
+    lab.exec_ok(
+        Node::Gw,
+        &["sysctl", "-qw", "net.ipv6.conf.all.forwarding=1"],
+    )
+    .unwrap();
+    assert!(
+        wait_until(Duration::from_secs(10), || has(
+            &rdisc6(&lab),
+            "Router lifetime : 90 "
+        )),
+        "router lifetime not restored"
+    );
 }

@@ -353,9 +353,9 @@ impl<'a> Cur<'a, '_> {
 
 impl Builder<'_> {
     fn file(&mut self, path: &Path, depth: usize) -> Result<(), ConfigError> {
-        let src = (self.loader)(path).map_err(|source| ConfigError::Io {
+        let src = (self.loader)(path).map_err(|error| ConfigError::Io {
             path: path.to_owned(),
-            source,
+            error,
         })?;
         let toks = lex(path, &src)?;
         let mut c = Cur {
@@ -394,8 +394,8 @@ impl Builder<'_> {
                         inc = dir.join(inc);
                     }
                     self.file(&inc, depth + 1).map_err(|e| match e {
-                        ConfigError::Io { path, source } => {
-                            c.err_at(f.offset, format!("include {}: {source}", path.display()))
+                        ConfigError::Io { path, error } => {
+                            c.err_at(f.offset, format!("include {}: {error}", path.display()))
                         }
                         other => other,
                     })?;

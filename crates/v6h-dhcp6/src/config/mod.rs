@@ -40,12 +40,12 @@ impl fmt::Display for Location {
 #[derive(Debug, Error)]
 pub enum ConfigError {
     /// A file (config or include) could not be read.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {error}", path.display())]
     Io {
         /// The file.
         path: PathBuf,
         /// The OS error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// A syntax or semantic error at a known place.
     #[error("{loc}: {msg}")]
@@ -386,9 +386,9 @@ impl Config {
     /// The result is validated; the warnings are returned with it.
     pub fn load(path: &Path) -> Result<(Config, Vec<Warning>), ConfigError> {
         if path.extension().is_some_and(|e| e == "toml") {
-            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Io {
                 path: path.to_owned(),
-                source,
+                error,
             })?;
             let cfg = Config::from_toml(path, &text)?;
             let warnings = cfg.validate()?;

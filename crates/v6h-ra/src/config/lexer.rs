@@ -94,22 +94,36 @@ fn word<'a>(i: &mut &'a str) -> winnow::Result<&'a str> {
     take_while(1.., is_word_char).parse_next(i)
 }
 
-/// Maps byte offsets to line/column.
+/// Maps byte offsets to line/column in O(log n) per lookup, so a long line (a whole file on
+/// one line) costs linear time to tokenize, not quadratic.
 pub(crate) struct Lines {
     starts: Vec<usize>,
+    /// Offsets of UTF-8 continuation bytes: columns count characters, not bytes.
+    continuation: Vec<usize>,
 }
 
 impl Lines {
     pub(crate) fn new(text: &str) -> Lines {
         let mut starts = vec![0];
         starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
-        Lines { starts }
+        let continuation = text
+            .bytes()
+            .enumerate()
+            .filter(|(_, b)| b & 0xc0 == 0x80)
+            .map(|(i, _)| i)
+            .collect();
+        Lines {
+            starts,
+            continuation,
+        }
     }
 
     pub(crate) fn pos(&self, text: &str, off: usize) -> Pos {
+        let off = off.min(text.len());
         let idx = self.starts.partition_point(|&s| s <= off).saturating_sub(1);
-        let start = self.starts.get(idx).copied().unwrap_or(0);
-        let col = text.get(start..off).map(|s| s.chars().count()).unwrap_or(0);
+        let start = self.starts.get(idx).copied().unwrap_or(0).min(off);
+        let before = |at: usize| self.continuation.partition_point(|&i| i < at);
+        let col = (off - start) - (before(off) - before(start));
         Pos {
             line: u32::try_from(idx + 1).unwrap_or(u32::MAX),
             col: u32::try_from(col + 1).unwrap_or(u32::MAX),

@@ -1304,3 +1304,31 @@ mod prop {
         }
     }
 }
+
+#[test]
+fn columns_count_characters_and_long_lines_tokenize_in_linear_time() {
+    // Before the fix every token's column was found by counting the characters from the start
+    // of its line: a file on one line took quadratic time (minutes for a few hundred kB).
+    let n = 200_000;
+    let text = format!("\"é\" {}\u{1}", "a ".repeat(n));
+    let started = std::time::Instant::now();
+    let e = parse_str("f", &text).unwrap_err();
+    let want_col = u32::try_from(4 + 2 * n + 1).unwrap();
+    assert_eq!(
+        e.pos(),
+        Some(Pos {
+            line: 1,
+            col: want_col
+        }),
+        "{e}"
+    );
+    assert!(e.to_string().contains("control character U+0001"), "{e}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "took {:?}",
+        started.elapsed()
+    );
+    // Characters, not bytes: `é` and `€` are one column each.
+    let e = parse_str("f", "# é€\n\"é€\" ;\u{2}").unwrap_err();
+    assert_eq!(e.pos(), Some(Pos { line: 2, col: 7 }), "{e}");
+}

@@ -603,3 +603,46 @@ fn send_failure_retries_with_backoff() {
     assert_eq!(s.poll_timeout(), Some(1_500));
     assert_eq!(s.counters().send_failures, 2);
 }
+
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        /// Whatever RSs arrive (any times, sources, hop limits), multicast RAs stay at least
+        /// MinDelayBetweenRAs apart, every packet parses as an RA, and unicast replies respect
+        /// the token bucket.
+        #[test]
+        fn invariants_under_random_rs(
+            seed in any::<u64>(),
+            rs in prop::collection::vec((0u64..120_000, 0u32..50, prop::bool::weighted(0.9)), 0..400),
+        ) {
+            let mut rs = rs;
+            rs.sort_by_key(|r| r.0);
+            let mut s = sched(seed, home_router());
+            s.handle(0, Event::Ready { source: LL });
+            let bytes = rs_bytes();
+            let mut tx: Vec<(Millis, Transmit)> = Vec::new();
+            let mut now = 0;
+            for (t, h, ok) in rs {
+                tx.extend(run(&mut s, now, t));
+                now = now.max(t);
+                s.handle(now, Event::Received {
+                    src: host(h),
+                    hop_limit: if ok { 255 } else { 64 },
+                    bytes: &bytes,
+                });
+            }
+            tx.extend(run(&mut s, now, 130_000));
+            let mc = multicast_times(&tx);
+            prop_assert!(mc.windows(2).all(|w| w[1] - w[0] >= 3_000), "{:?}", mc);
+            for (_, t) in &tx {
+                prop_assert!(RaRepr::parse(&t.bytes).is_ok());
+                prop_assert_eq!(t.src, LL);
+            }
+            let unicast = tx.iter().filter(|(_, t)| t.dst != ALL_NODES).count() as u64;
+            prop_assert!(unicast <= u64::from(UNICAST_BURST) + 130 * u64::from(UNICAST_RATE));
+        }
+    }
+}

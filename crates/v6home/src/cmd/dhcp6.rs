@@ -111,6 +111,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         anyhow::bail!("no interface given: name at least one interface to serve");
     }
     Config::load(&opts.config_path)?;
+    daemon::resolve_interfaces(&opts.interfaces)?;
     if !args.foreground {
         daemon::daemonize()?;
     }

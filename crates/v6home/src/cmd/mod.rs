@@ -3,6 +3,7 @@
 pub mod broker;
 pub mod check;
 pub mod demo;
+pub mod gateway;
 pub mod dhcp6;
 pub mod lab;
 pub mod privacy;

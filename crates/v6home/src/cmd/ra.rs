@@ -85,6 +85,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         final_count: args.final_ras,
         forwarding_check: !args.no_forwarding_check,
         debug: args.debug,
+        upstream: None,
     };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -1,0 +1,1400 @@
+//! The sans-IO allocation engine: pools, reservations, bindings, holds and quarantine.
+//!
+//! Every operation takes `now` (seconds, normally Unix time so stored expiries survive a
+//! restart) and one IA of one client, and returns what the server should put in that IA.
+//! Durable effects are queued as [`Change`]s; the caller drains them with
+//! [`Engine::take_changes`], commits them to a [`LeaseStore`](crate::LeaseStore), and only
+//! then sends its Reply.
+//!
+//! # Data structures
+//! * `held`: a `BTreeMap` from the first address of every held resource (offered, bound,
+//!   declined) to its state. Held resources never overlap, so one predecessor lookup answers
+//!   "is any of `a..=b` held?" in O(log n); this map is the final arbiter of the
+//!   no-double-binding invariant, including prefixes of different lengths.
+//! * `bindings`/`offers`: `HashMap`s from `(link, DUID, IA kind, IAID)` to the held resources.
+//! * Each pool keeps its free units (addresses, or delegated-prefix indices) as a
+//!   [`FreeSet`] of intervals. A client's start point is a hash of its DUID and IAID; the engine
+//!   takes that unit or the next free one in O(log n), and exhaustion is O(1) from the free
+//!   count. Exclusions and reservations are removed from the free sets at start.
+//! * `timers`: a `BTreeSet` of `(expiry, first address)` for O(log n) reclaim.
+//! * `sticky`: each IA's last resource after release or expiry, preferred when it returns
+//!   (bounded to [`STICKY_MAX`] entries; an entry is consumed when the IA is next served).
+
+use crate::config::{ConfigError, EngineConfig, Lifetimes, check_lifetimes};
+use crate::freeset::FreeSet;
+use crate::record::{Change, LeaseRecord, LeaseState};
+use crate::types::{IaKind, Prefix, Resource, Status};
+use crate::view::LeaseView;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::Ipv6Addr;
+
+/// At most this many released/expired IAs remember their last lease (memory bound).
+pub const STICKY_MAX: usize = 1 << 18;
+
+/// Index of a link in the engine's configuration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct LinkId(pub u32);
+
+/// Identifies one IA of one client on one link.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct BindingKey {
+    /// The link.
+    pub link: LinkId,
+    /// The client's DUID.
+    pub duid: Vec<u8>,
+    /// IA_NA or IA_PD.
+    pub kind: IaKind,
+    /// The IAID.
+    pub iaid: u32,
+}
+
+/// One IA from a client message.
+#[derive(Clone, Copy, Debug)]
+pub struct IaRequest<'a> {
+    /// The link the message arrived on (or the relay's link).
+    pub link: LinkId,
+    /// The client's DUID.
+    pub duid: &'a [u8],
+    /// IA_NA or IA_PD.
+    pub kind: IaKind,
+    /// The IAID.
+    pub iaid: u32,
+    /// Addresses/prefixes the client put in the IA (hints, or the leases it renews);
+    /// length-only hints such as `::/56` are ignored.
+    pub leases: &'a [Resource],
+}
+
+/// One lease in an answer, with the lifetimes to send.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Lease {
+    /// The address or prefix.
+    pub resource: Resource,
+    /// Preferred lifetime to send (0 when the lease is withdrawn).
+    pub preferred: u32,
+    /// Valid lifetime to send (0 when the lease is withdrawn).
+    pub valid: u32,
+}
+
+/// What the server puts in the IA of its answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IaReply {
+    /// IA-level status. `NotOnLink` means the listed leases are wrong for the link and are
+    /// returned with zero lifetimes.
+    pub status: Status,
+    /// Leases to include (some may have zero lifetimes).
+    pub leases: Vec<Lease>,
+    /// T1 to send (0 when no lease is live).
+    pub t1: u32,
+    /// T2 to send (0 when no lease is live).
+    pub t2: u32,
+}
+
+impl IaReply {
+    fn status(status: Status) -> Self {
+        IaReply {
+            status,
+            leases: Vec::new(),
+            t1: 0,
+            t2: 0,
+        }
+    }
+}
+
+/// The answer to a Confirm (RFC 8415 §18.3.3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConfirmOutcome {
+    /// All addresses are on-link: reply with Success.
+    Success,
+    /// Some address is not on-link: reply with NotOnLink.
+    NotOnLink,
+    /// No addresses, or the link's prefixes are unknown: send no reply.
+    NoReply,
+}
+
+/// What [`Engine::restore`] did with the records it was given.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RestoreReport {
+    /// Records loaded as live leases.
+    pub loaded: usize,
+    /// Records already expired (a removal was queued for them).
+    pub expired: usize,
+    /// Records that overlap an earlier one and were dropped.
+    pub conflicts: usize,
+    /// Records for links that are no longer configured (held until expiry, not renewable).
+    pub unknown_link: usize,
+}
+
+/// Counts for one pool, for metrics and the lease listing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PoolUsage {
+    /// Link name.
+    pub link: String,
+    /// The pool as text.
+    pub pool: String,
+    /// Units (addresses or delegated prefixes) in the pool after exclusions.
+    pub size: u128,
+    /// Units currently free.
+    pub free: u128,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum PoolRef {
+    Na(usize),
+    Pd(usize),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Origin {
+    Pool(LinkId, PoolRef, u128),
+    Reserved,
+    Stale,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum HeldState {
+    Offered,
+    Bound,
+    Declined,
+}
+
+#[derive(Clone, Debug)]
+struct Held {
+    resource: Resource,
+    key: BindingKey,
+    link_name: Option<String>,
+    state: HeldState,
+    expires: u64,
+    preferred: u32,
+    valid: u32,
+    origin: Origin,
+}
+
+#[derive(Debug)]
+struct NaPool {
+    first: u128,
+    last: u128,
+    excluded: Vec<(u128, u128)>,
+    size: u128,
+    free: FreeSet,
+}
+
+#[derive(Debug)]
+struct PdPool {
+    prefix: Prefix,
+    delegated_len: u8,
+    excluded: Vec<(u128, u128)>,
+    size: u128,
+    free: FreeSet,
+}
+
+impl PdPool {
+    fn shift(&self) -> u32 {
+        128 - u32::from(self.delegated_len)
+    }
+    fn resource(&self, idx: u128) -> Resource {
+        let a = self.prefix.first() + (idx << self.shift());
+        Resource::Prefix(Prefix::containing(Ipv6Addr::from(a), self.delegated_len))
+    }
+    fn last_index(&self) -> u128 {
+        (self.prefix.last() - self.prefix.first()) >> self.shift()
+    }
+    /// Indices of delegated prefixes that overlap `a..=b`.
+    fn index_range(&self, a: u128, b: u128) -> Option<(u128, u128)> {
+        let a = a.max(self.prefix.first());
+        let b = b.min(self.prefix.last());
+        (a <= b).then(|| {
+            (
+                (a - self.prefix.first()) >> self.shift(),
+                (b - self.prefix.first()) >> self.shift(),
+            )
+        })
+    }
+}
+
+impl NaPool {
+    fn resource(&self, idx: u128) -> Resource {
+        Resource::Addr(Ipv6Addr::from(self.first + idx))
+    }
+    fn index_range(&self, a: u128, b: u128) -> Option<(u128, u128)> {
+        let a = a.max(self.first);
+        let b = b.min(self.last);
+        (a <= b).then(|| (a - self.first, b - self.first))
+    }
+}
+
+#[derive(Debug)]
+struct Link {
+    name: String,
+    na: Vec<NaPool>,
+    pd: Vec<PdPool>,
+    on_link: Vec<(u128, u128)>,
+    na_lifetimes: Lifetimes,
+    pd_lifetimes: Lifetimes,
+    rapid_commit: bool,
+}
+
+impl Link {
+    fn lifetimes(&self, kind: IaKind) -> Lifetimes {
+        match kind {
+            IaKind::Na => self.na_lifetimes,
+            IaKind::Pd => self.pd_lifetimes,
+        }
+    }
+    fn free(&mut self, p: PoolRef) -> &mut FreeSet {
+        match p {
+            PoolRef::Na(i) => &mut self.na[i].free,
+            PoolRef::Pd(i) => &mut self.pd[i].free,
+        }
+    }
+    fn pool_resource(&self, p: PoolRef, idx: u128) -> Resource {
+        match p {
+            PoolRef::Na(i) => self.na[i].resource(idx),
+            PoolRef::Pd(i) => self.pd[i].resource(idx),
+        }
+    }
+    /// The pool unit that is exactly `r`, if `r` is a (non-excluded) unit of a pool here.
+    fn unit_of(&self, r: &Resource) -> Option<(PoolRef, u128)> {
+        let outside = |ex: &[(u128, u128)], i: u128| !ex.iter().any(|&(a, b)| a <= i && i <= b);
+        match r {
+            Resource::Addr(a) => {
+                let a = u128::from(*a);
+                self.na.iter().enumerate().find_map(|(n, p)| {
+                    (a >= p.first && a <= p.last && outside(&p.excluded, a - p.first))
+                        .then(|| (PoolRef::Na(n), a - p.first))
+                })
+            }
+            Resource::Prefix(x) => self.pd.iter().enumerate().find_map(|(n, p)| {
+                if x.len() != p.delegated_len || !p.prefix.contains(x.addr()) {
+                    return None;
+                }
+                let i = (x.first() - p.prefix.first()) >> p.shift();
+                outside(&p.excluded, i).then_some((PoolRef::Pd(n), i))
+            }),
+        }
+    }
+}
+
+/// The stateful DHCPv6 allocation engine (sans-IO, deterministic).
+#[derive(Debug)]
+pub struct Engine {
+    links: Vec<Link>,
+    link_names: HashMap<String, LinkId>,
+    /// Reservations by DUID: `(link, resource)` pairs.
+    reservations: HashMap<Vec<u8>, Vec<(LinkId, Resource)>>,
+    /// Reserved space by first address: `(last address, owner DUID)`; never overlapping.
+    reserved_space: BTreeMap<u128, (u128, Vec<u8>)>,
+    held: BTreeMap<u128, Held>,
+    bindings: HashMap<BindingKey, Vec<u128>>,
+    offers: HashMap<BindingKey, Vec<u128>>,
+    timers: BTreeSet<(u64, u128)>,
+    sticky: HashMap<BindingKey, Resource>,
+    changes: Vec<Change>,
+    offer_hold: u64,
+    quarantine: u64,
+    recreate_unknown: bool,
+}
+
+fn fnv(seed: u64, parts: &[&[u8]]) -> u64 {
+    let mut h = 0xcbf2_9ce4_8422_2325u64 ^ seed;
+    for p in parts {
+        for &b in *p {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        h ^= 0xff;
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+impl Engine {
+    /// Validates `cfg` and builds an engine with no leases.
+    pub fn new(cfg: EngineConfig) -> Result<Self, ConfigError> {
+        let mut links = Vec::new();
+        let mut link_names = HashMap::new();
+        // Address-space runs each pool can hand out, for the overlap check.
+        let mut spans: Vec<(u128, u128, String)> = Vec::new();
+        for (li, lc) in cfg.links.iter().enumerate() {
+            let id = LinkId(li as u32);
+            if link_names.insert(lc.name.clone(), id).is_some() {
+                return Err(ConfigError::DuplicateLink(lc.name.clone()));
+            }
+            check_lifetimes(&lc.name, "address", &lc.na_lifetimes)?;
+            check_lifetimes(&lc.name, "prefix", &lc.pd_lifetimes)?;
+            let mut na = Vec::new();
+            for pc in &lc.na_pools {
+                let (first, last) = (u128::from(pc.first), u128::from(pc.last));
+                if first > last {
+                    return Err(ConfigError::EmptyRange {
+                        link: lc.name.clone(),
+                        first: pc.first,
+                        last: pc.last,
+                    });
+                }
+                if first == 0 && last == u128::MAX {
+                    return Err(ConfigError::HugeRange(lc.name.clone()));
+                }
+                let mut pool = NaPool {
+                    first,
+                    last,
+                    excluded: Vec::new(),
+                    size: 0,
+                    free: FreeSet::full(last - first),
+                };
+                for x in &pc.exclude {
+                    if let Some((a, b)) = pool.index_range(x.first(), x.last()) {
+                        pool.free.remove_range(a, b);
+                        pool.excluded.push((a, b));
+                    }
+                }
+                pool.size = pool.free.count();
+                let label = format!("{}: {}-{}", lc.name, pc.first, pc.last);
+                if pool.size == 0 {
+                    return Err(ConfigError::EmptyPool {
+                        link: lc.name.clone(),
+                        pool: label,
+                    });
+                }
+                for (s, e) in pool.free.runs() {
+                    spans.push((first + s, first + e, label.clone()));
+                }
+                na.push(pool);
+            }
+            let mut pd = Vec::new();
+            for pc in &lc.pd_pools {
+                let (plen, dlen) = (pc.prefix.len(), pc.delegated_len);
+                if dlen <= plen || dlen > 128 || dlen - plen > 64 {
+                    return Err(ConfigError::DelegatedLen {
+                        link: lc.name.clone(),
+                        prefix: pc.prefix,
+                        delegated_len: dlen,
+                    });
+                }
+                let mut pool = PdPool {
+                    prefix: pc.prefix,
+                    delegated_len: dlen,
+                    excluded: Vec::new(),
+                    size: 0,
+                    free: FreeSet::default(),
+                };
+                pool.free = FreeSet::full(pool.last_index());
+                for x in &pc.exclude {
+                    if let Some((a, b)) = pool.index_range(x.first(), x.last()) {
+                        pool.free.remove_range(a, b);
+                        pool.excluded.push((a, b));
+                    }
+                }
+                pool.size = pool.free.count();
+                let label = format!("{}: {} /{}", lc.name, pc.prefix, dlen);
+                if pool.size == 0 {
+                    return Err(ConfigError::EmptyPool {
+                        link: lc.name.clone(),
+                        pool: label,
+                    });
+                }
+                let shift = pool.shift();
+                for (s, e) in pool.free.runs() {
+                    let a = pc.prefix.first() + (s << shift);
+                    let b = pc.prefix.first() + (e << shift) + !mask_shift(shift);
+                    spans.push((a, b, label.clone()));
+                }
+                pd.push(pool);
+            }
+            let on_link = if lc.on_link.is_empty() {
+                na.iter().map(|p| (p.first, p.last)).collect()
+            } else {
+                lc.on_link.iter().map(|p| (p.first(), p.last())).collect()
+            };
+            links.push(Link {
+                name: lc.name.clone(),
+                na,
+                pd,
+                on_link,
+                na_lifetimes: lc.na_lifetimes,
+                pd_lifetimes: lc.pd_lifetimes,
+                rapid_commit: lc.rapid_commit,
+            });
+        }
+        spans.sort();
+        for w in spans.windows(2) {
+            if w[1].0 <= w[0].1 {
+                return Err(ConfigError::PoolOverlap {
+                    a: w[0].2.clone(),
+                    b: w[1].2.clone(),
+                });
+            }
+        }
+        let mut reservations: HashMap<Vec<u8>, Vec<(LinkId, Resource)>> = HashMap::new();
+        let mut reserved_space = BTreeMap::new();
+        let mut reserved: Vec<(u128, u128, String)> = Vec::new();
+        for r in &cfg.reservations {
+            let Some(&id) = link_names.get(&r.link) else {
+                return Err(ConfigError::UnknownLink {
+                    link: r.link.clone(),
+                    duid: hex::encode(&r.duid),
+                });
+            };
+            if r.duid.is_empty() {
+                return Err(ConfigError::EmptyDuid(r.link.clone()));
+            }
+            for res in r.resources() {
+                reserved.push((res.first(), res.last(), res.to_string()));
+                // Reserved space is never handed out from any pool.
+                for link in &mut links {
+                    for p in &mut link.na {
+                        if let Some((a, b)) = p.index_range(res.first(), res.last()) {
+                            p.free.remove_range(a, b);
+                        }
+                    }
+                    for p in &mut link.pd {
+                        if let Some((a, b)) = p.index_range(res.first(), res.last()) {
+                            p.free.remove_range(a, b);
+                        }
+                    }
+                }
+                reservations
+                    .entry(r.duid.clone())
+                    .or_default()
+                    .push((id, res));
+                reserved_space.insert(res.first(), (res.last(), r.duid.clone()));
+            }
+        }
+        reserved.sort();
+        for w in reserved.windows(2) {
+            if w[1].0 <= w[0].1 {
+                return Err(ConfigError::ReservationConflict(w[1].2.clone()));
+            }
+        }
+        Ok(Engine {
+            links,
+            link_names,
+            reservations,
+            reserved_space,
+            held: BTreeMap::new(),
+            bindings: HashMap::new(),
+            offers: HashMap::new(),
+            timers: BTreeSet::new(),
+            sticky: HashMap::new(),
+            changes: Vec::new(),
+            offer_hold: cfg.offer_hold_secs,
+            quarantine: cfg.decline_quarantine_secs,
+            recreate_unknown: cfg.recreate_unknown,
+        })
+    }
+
+    /// The link with this name.
+    pub fn link_id(&self, name: &str) -> Option<LinkId> {
+        self.link_names.get(name).copied()
+    }
+
+    /// The name of a link.
+    pub fn link_name(&self, id: LinkId) -> Option<&str> {
+        self.links.get(id.0 as usize).map(|l| l.name.as_str())
+    }
+
+    /// The link whose on-link prefixes or pools contain `addr` (a relay's link-address).
+    pub fn link_for_address(&self, addr: Ipv6Addr) -> Option<LinkId> {
+        let a = u128::from(addr);
+        self.links
+            .iter()
+            .position(|l| {
+                l.on_link.iter().any(|&(s, e)| s <= a && a <= e)
+                    || l.na.iter().any(|p| p.first <= a && a <= p.last)
+            })
+            .map(|i| LinkId(i as u32))
+    }
+
+    /// Whether the link allows Rapid Commit.
+    pub fn rapid_commit_allowed(&self, link: LinkId) -> bool {
+        self.links
+            .get(link.0 as usize)
+            .is_some_and(|l| l.rapid_commit)
+    }
+
+    /// Drains the durable changes made since the last call. Commit them before replying.
+    pub fn take_changes(&mut self) -> Vec<Change> {
+        std::mem::take(&mut self.changes)
+    }
+
+    /// The earliest time at which [`Engine::expire`] has work to do.
+    pub fn poll_timeout(&self) -> Option<u64> {
+        self.timers.iter().next().map(|&(t, _)| t)
+    }
+
+    /// Number of committed bindings (IAs with at least one bound lease).
+    pub fn binding_count(&self) -> usize {
+        self.bindings.len()
+    }
+
+    /// Per-pool size and free counts.
+    pub fn pool_usage(&self) -> Vec<PoolUsage> {
+        let mut out = Vec::new();
+        for l in &self.links {
+            for p in &l.na {
+                out.push(PoolUsage {
+                    link: l.name.clone(),
+                    pool: format!("{}-{}", Ipv6Addr::from(p.first), Ipv6Addr::from(p.last)),
+                    size: p.size,
+                    free: p.free.count(),
+                });
+            }
+            for p in &l.pd {
+                out.push(PoolUsage {
+                    link: l.name.clone(),
+                    pool: format!("{} /{}", p.prefix, p.delegated_len),
+                    size: p.size,
+                    free: p.free.count(),
+                });
+            }
+        }
+        out
+    }
+
+    fn key(&self, ia: &IaRequest<'_>) -> BindingKey {
+        BindingKey {
+            link: ia.link,
+            duid: ia.duid.to_vec(),
+            kind: ia.kind,
+            iaid: ia.iaid,
+        }
+    }
+
+    /// The held entry overlapping `r`, if any.
+    fn overlapping(&self, r: &Resource) -> Option<&Held> {
+        let (_, h) = self.held.range(..=r.last()).next_back()?;
+        (h.resource.last() >= r.first()).then_some(h)
+    }
+
+    fn set_timer(&mut self, start: u128, old: Option<u64>, new: u64) {
+        if let Some(o) = old {
+            self.timers.remove(&(o, start));
+        }
+        self.timers.insert((new, start));
+    }
+
+    fn reserved_for(&self, link: LinkId, duid: &[u8], r: &Resource) -> bool {
+        self.reservations
+            .get(duid)
+            .is_some_and(|v| v.contains(&(link, *r)))
+    }
+
+    /// Whether any part of `r` is reserved for a client other than `duid`.
+    fn reserved_for_other(&self, duid: &[u8], r: &Resource) -> bool {
+        self.reserved_space
+            .range(..=r.last())
+            .next_back()
+            .is_some_and(|(_, (last, owner))| *last >= r.first() && owner.as_slice() != duid)
+    }
+
+    /// Whether `r` may be used by this client on this link: a pool unit of the link that is
+    /// not reserved for someone else, or one of the client's reservations on the link.
+    fn appropriate(&self, link: LinkId, duid: &[u8], r: &Resource) -> bool {
+        let Some(l) = self.links.get(link.0 as usize) else {
+            return false;
+        };
+        (l.unit_of(r).is_some() && !self.reserved_for_other(duid, r))
+            || self.reserved_for(link, duid, r)
+    }
+
+    /// Takes a specific resource for `key` if it is free (not held) and appropriate.
+    fn take_specific(&mut self, key: &BindingKey, r: Resource) -> Option<Origin> {
+        if r.kind() != key.kind {
+            return None;
+        }
+        if self.overlapping(&r).is_some() {
+            // Our own offer can be upgraded by the caller; anything else is taken.
+            return None;
+        }
+        if self.reserved_for(key.link, &key.duid, &r) {
+            return Some(Origin::Reserved);
+        }
+        let link = self.links.get_mut(key.link.0 as usize)?;
+        let (p, idx) = link.unit_of(&r)?;
+        link.free(p)
+            .take(idx)
+            .then_some(Origin::Pool(key.link, p, idx))
+    }
+
+    /// Picks a new resource for `key`: reservation, hints, sticky, then a hashed pool unit.
+    fn pick(&mut self, key: &BindingKey, hints: &[Resource]) -> Option<(Resource, Origin)> {
+        if let Some(res) = self.reservations.get(&key.duid) {
+            let mine: Vec<Resource> = res
+                .iter()
+                .filter(|(l, r)| *l == key.link && r.kind() == key.kind)
+                .map(|(_, r)| *r)
+                .collect();
+            for r in mine {
+                if self.overlapping(&r).is_none() {
+                    return Some((r, Origin::Reserved));
+                }
+            }
+        }
+        let sticky = self.sticky.remove(key);
+        for r in hints.iter().copied().chain(sticky) {
+            if let Some(o) = self.take_specific(key, r) {
+                return Some((r, o));
+            }
+        }
+        let li = key.link.0 as usize;
+        let n = match key.kind {
+            IaKind::Na => self.links.get(li)?.na.len(),
+            IaKind::Pd => self.links.get(li)?.pd.len(),
+        };
+        let kind_byte = [key.kind as u8];
+        let iaid = key.iaid.to_be_bytes();
+        let h = (u128::from(fnv(1, &[&key.duid, &iaid, &kind_byte])) << 64)
+            | u128::from(fnv(2, &[&key.duid, &iaid, &kind_byte]));
+        for k in 0..n {
+            let pi = (k + (h as usize) % n.max(1)) % n;
+            let p = match key.kind {
+                IaKind::Na => PoolRef::Na(pi),
+                IaKind::Pd => PoolRef::Pd(pi),
+            };
+            let (size_last, free) = {
+                let l = &self.links[li];
+                match p {
+                    PoolRef::Na(i) => (l.na[i].last - l.na[i].first, l.na[i].free.count()),
+                    PoolRef::Pd(i) => (l.pd[i].last_index(), l.pd[i].free.count()),
+                }
+            };
+            if free == 0 {
+                continue;
+            }
+            let start = match size_last.checked_add(1) {
+                Some(sz) => h % sz,
+                None => h,
+            };
+            let mut parked = Vec::new();
+            let mut found = None;
+            while let Some(idx) = self.links[li].free(p).take_near(start) {
+                let r = self.links[li].pool_resource(p, idx);
+                if self.overlapping(&r).is_none() {
+                    found = Some((r, Origin::Pool(key.link, p, idx)));
+                    break;
+                }
+                // Only leases restored from an older configuration can overlap a free unit.
+                parked.push(idx);
+                if parked.len() >= 64 {
+                    break;
+                }
+            }
+            for idx in parked {
+                self.links[li].free(p).give(idx);
+            }
+            if found.is_some() {
+                return found;
+            }
+        }
+        None
+    }
+
+    fn insert_held(
+        &mut self,
+        key: &BindingKey,
+        r: Resource,
+        origin: Origin,
+        state: HeldState,
+        expires: u64,
+        lt: Lifetimes,
+    ) {
+        let start = r.first();
+        let link_name = self.link_name(key.link).map(str::to_string);
+        self.held.insert(
+            start,
+            Held {
+                resource: r,
+                key: key.clone(),
+                link_name,
+                state,
+                expires,
+                preferred: lt.preferred,
+                valid: lt.valid,
+                origin,
+            },
+        );
+        self.set_timer(start, None, expires);
+    }
+
+    /// Frees a held entry: removes it, its timer, and returns its pool unit.
+    fn free_held(&mut self, start: u128) -> Option<Held> {
+        let h = self.held.remove(&start)?;
+        self.timers.remove(&(h.expires, start));
+        if let Origin::Pool(l, p, idx) = h.origin
+            && let Some(link) = self.links.get_mut(l.0 as usize)
+        {
+            link.free(p).give(idx);
+        }
+        Some(h)
+    }
+
+    fn record(&self, h: &Held) -> LeaseRecord {
+        LeaseRecord {
+            link: h.link_name.clone().unwrap_or_default(),
+            duid: h.key.duid.clone(),
+            iaid: h.key.iaid,
+            resource: h.resource,
+            state: if h.state == HeldState::Declined {
+                LeaseState::Declined
+            } else {
+                LeaseState::Bound
+            },
+            preferred: h.preferred,
+            valid: h.valid,
+            expires: h.expires,
+        }
+    }
+
+    /// Marks `start` bound to its key until `now + valid`, queueing the durable change.
+    fn bind(&mut self, now: u64, start: u128, lt: Lifetimes) -> Option<Lease> {
+        let expires = now.saturating_add(u64::from(lt.valid));
+        let (old, key, resource) = {
+            let h = self.held.get_mut(&start)?;
+            let old = h.expires;
+            h.state = HeldState::Bound;
+            h.expires = expires;
+            h.preferred = lt.preferred;
+            h.valid = lt.valid;
+            (old, h.key.clone(), h.resource)
+        };
+        self.set_timer(start, Some(old), expires);
+        let b = self.bindings.entry(key.clone()).or_default();
+        if !b.contains(&start) {
+            b.push(start);
+        }
+        if let Some(o) = self.offers.get_mut(&key) {
+            o.retain(|&s| s != start);
+            if o.is_empty() {
+                self.offers.remove(&key);
+            }
+        }
+        let rec = self.record(&self.held[&start]);
+        self.changes.push(Change::Put(rec));
+        Some(Lease {
+            resource,
+            preferred: lt.preferred,
+            valid: lt.valid,
+        })
+    }
+
+    fn no_avail(kind: IaKind) -> Status {
+        match kind {
+            IaKind::Na => Status::NoAddrsAvail,
+            IaKind::Pd => Status::NoPrefixAvail,
+        }
+    }
+
+    fn finish(leases: Vec<Lease>, lt: Lifetimes, status: Status) -> IaReply {
+        let live = leases.iter().any(|l| l.valid > 0);
+        IaReply {
+            status,
+            t1: if live { lt.t1() } else { 0 },
+            t2: if live { lt.t2() } else { 0 },
+            leases,
+        }
+    }
+
+    fn lifetimes(&self, key: &BindingKey) -> Option<Lifetimes> {
+        self.links
+            .get(key.link.0 as usize)
+            .map(|l| l.lifetimes(key.kind))
+    }
+
+    /// Solicit: offer what a Request would get. Without `rapid_commit` (or if the link does
+    /// not allow it) nothing is committed; the offer is held for the configured hold time.
+    /// With it, this is a Request.
+    pub fn solicit(&mut self, now: u64, ia: &IaRequest<'_>, rapid_commit: bool) -> IaReply {
+        let leases = concrete(ia.leases);
+        let ia = &IaRequest {
+            leases: &leases,
+            ..*ia
+        };
+        if rapid_commit && self.rapid_commit_allowed(ia.link) {
+            return self.request(now, ia);
+        }
+        self.expire(now);
+        let key = self.key(ia);
+        let Some(lt) = self.lifetimes(&key) else {
+            return IaReply::status(Self::no_avail(ia.kind));
+        };
+        let offer = |r: Resource| Lease {
+            resource: r,
+            preferred: lt.preferred,
+            valid: lt.valid,
+        };
+        if let Some(b) = self.bindings.get(&key) {
+            let leases: Vec<Lease> = b.iter().map(|s| offer(self.held[s].resource)).collect();
+            return Self::finish(leases, lt, Status::Success);
+        }
+        let hold_until = now.saturating_add(self.offer_hold);
+        if let Some(o) = self.offers.get(&key).cloned() {
+            let mut leases = Vec::new();
+            for s in o {
+                let old = self.held[&s].expires;
+                if let Some(h) = self.held.get_mut(&s) {
+                    h.expires = hold_until;
+                }
+                self.set_timer(s, Some(old), hold_until);
+                leases.push(offer(self.held[&s].resource));
+            }
+            return Self::finish(leases, lt, Status::Success);
+        }
+        match self.pick(&key, ia.leases) {
+            Some((r, origin)) => {
+                self.insert_held(&key, r, origin, HeldState::Offered, hold_until, lt);
+                self.offers.entry(key).or_default().push(r.first());
+                Self::finish(vec![offer(r)], lt, Status::Success)
+            }
+            None => IaReply::status(Self::no_avail(ia.kind)),
+        }
+    }
+
+    /// Request (or Rapid-Commit Solicit): assign and commit.
+    pub fn request(&mut self, now: u64, ia: &IaRequest<'_>) -> IaReply {
+        let leases = concrete(ia.leases);
+        let ia = &IaRequest {
+            leases: &leases,
+            ..*ia
+        };
+        self.expire(now);
+        let key = self.key(ia);
+        let Some(lt) = self.lifetimes(&key) else {
+            return IaReply::status(Self::no_avail(ia.kind));
+        };
+        if self.bindings.contains_key(&key) {
+            return self.extend(now, &key, ia.leases, lt);
+        }
+        let mut leases = Vec::new();
+        if let Some(o) = self.offers.get(&key).cloned() {
+            for s in o {
+                leases.extend(self.bind(now, s, lt));
+            }
+        }
+        if leases.is_empty() {
+            match self.pick(&key, ia.leases) {
+                Some((r, origin)) => {
+                    self.insert_held(&key, r, origin, HeldState::Bound, now, lt);
+                    leases.extend(self.bind(now, r.first(), lt));
+                }
+                None => return IaReply::status(Self::no_avail(ia.kind)),
+            }
+        }
+        Self::finish(leases, lt, Status::Success)
+    }
+
+    /// Extends a known binding: appropriate leases get new lifetimes, others are withdrawn
+    /// (returned with zero lifetimes and freed). If nothing is left, a new lease is assigned.
+    fn extend(
+        &mut self,
+        now: u64,
+        key: &BindingKey,
+        listed: &[Resource],
+        lt: Lifetimes,
+    ) -> IaReply {
+        let starts = self.bindings.get(key).cloned().unwrap_or_default();
+        let mut leases = Vec::new();
+        let mut live = 0;
+        for s in starts {
+            let r = self.held[&s].resource;
+            if self.appropriate(key.link, &key.duid, &r) {
+                leases.extend(self.bind(now, s, lt));
+                live += 1;
+            } else {
+                self.drop_bound(s);
+                leases.push(Lease {
+                    resource: r,
+                    preferred: 0,
+                    valid: 0,
+                });
+            }
+        }
+        // Leases the client lists that we do not hold for it and that are wrong for the link.
+        for r in listed {
+            if r.kind() == key.kind
+                && !leases.iter().any(|l| l.resource == *r)
+                && !self.appropriate(key.link, &key.duid, r)
+            {
+                leases.push(Lease {
+                    resource: *r,
+                    preferred: 0,
+                    valid: 0,
+                });
+            }
+        }
+        if live == 0 {
+            if let Some((r, origin)) = self.pick(key, &[]) {
+                self.insert_held(key, r, origin, HeldState::Bound, now, lt);
+                leases.extend(self.bind(now, r.first(), lt));
+            } else {
+                return Self::finish(leases, lt, Self::no_avail(key.kind));
+            }
+        }
+        Self::finish(leases, lt, Status::Success)
+    }
+
+    /// Removes a bound lease from its binding and frees it (queues the removal).
+    fn drop_bound(&mut self, start: u128) -> Option<Held> {
+        let h = self.free_held(start)?;
+        self.unlink(&h.key, start);
+        if self.sticky.len() < STICKY_MAX {
+            self.sticky.insert(h.key.clone(), h.resource);
+        }
+        self.changes.push(Change::Remove(h.resource));
+        Some(h)
+    }
+
+    fn unlink(&mut self, key: &BindingKey, start: u128) {
+        for map in [&mut self.bindings, &mut self.offers] {
+            if let Some(v) = map.get_mut(key) {
+                v.retain(|&s| s != start);
+                if v.is_empty() {
+                    map.remove(key);
+                }
+            }
+        }
+    }
+
+    /// Tries to re-create an unknown binding from the leases the client lists.
+    fn recreate(
+        &mut self,
+        now: u64,
+        key: &BindingKey,
+        listed: &[Resource],
+        lt: Lifetimes,
+    ) -> Option<IaReply> {
+        let mine: Vec<Resource> = listed
+            .iter()
+            .filter(|r| r.kind() == key.kind)
+            .copied()
+            .collect();
+        if !self.recreate_unknown || mine.is_empty() {
+            return None;
+        }
+        if !mine
+            .iter()
+            .all(|r| self.appropriate(key.link, &key.duid, r))
+        {
+            return None;
+        }
+        let mut taken = Vec::new();
+        for r in &mine {
+            match self.take_specific(key, *r) {
+                Some(o) => taken.push((*r, o)),
+                None => {
+                    // Give back what we took; someone else holds one of them.
+                    for (_, o) in taken {
+                        if let Origin::Pool(l, p, idx) = o {
+                            self.links[l.0 as usize].free(p).give(idx);
+                        }
+                    }
+                    return None;
+                }
+            }
+        }
+        let mut leases = Vec::new();
+        for (r, o) in taken {
+            self.insert_held(key, r, o, HeldState::Bound, now, lt);
+            leases.extend(self.bind(now, r.first(), lt));
+        }
+        Some(Self::finish(leases, lt, Status::Success))
+    }
+
+    /// Renew (RFC 8415 §18.3.4): extend a known binding (stale leases come back with zero
+    /// lifetimes); an unknown IA is re-created if allowed and free, else NoBinding.
+    pub fn renew(&mut self, now: u64, ia: &IaRequest<'_>) -> IaReply {
+        let leases = concrete(ia.leases);
+        let ia = &IaRequest {
+            leases: &leases,
+            ..*ia
+        };
+        self.expire(now);
+        let key = self.key(ia);
+        let Some(lt) = self.lifetimes(&key) else {
+            return IaReply::status(Status::NoBinding);
+        };
+        if self.bindings.contains_key(&key) {
+            return self.extend(now, &key, ia.leases, lt);
+        }
+        self.recreate(now, &key, ia.leases, lt)
+            .unwrap_or_else(|| IaReply::status(Status::NoBinding))
+    }
+
+    /// Rebind (RFC 8415 §18.3.5): as Renew for a known binding. For an unknown IA: leases
+    /// wrong for the link come back with zero lifetimes and NotOnLink; appropriate free ones
+    /// re-create the binding if allowed, else NoBinding; with no leases listed the message
+    /// is dropped (`None`), since the server cannot tell.
+    pub fn rebind(&mut self, now: u64, ia: &IaRequest<'_>) -> Option<IaReply> {
+        let leases = concrete(ia.leases);
+        let ia = &IaRequest {
+            leases: &leases,
+            ..*ia
+        };
+        self.expire(now);
+        let key = self.key(ia);
+        let lt = self.lifetimes(&key)?;
+        if self.bindings.contains_key(&key) {
+            return Some(self.extend(now, &key, ia.leases, lt));
+        }
+        let mine: Vec<Resource> = ia
+            .leases
+            .iter()
+            .filter(|r| r.kind() == ia.kind)
+            .copied()
+            .collect();
+        if mine.is_empty() {
+            return None;
+        }
+        let wrong: Vec<Lease> = mine
+            .iter()
+            .filter(|r| !self.appropriate(key.link, &key.duid, r))
+            .map(|r| Lease {
+                resource: *r,
+                preferred: 0,
+                valid: 0,
+            })
+            .collect();
+        if !wrong.is_empty() {
+            return Some(Self::finish(wrong, lt, Status::NotOnLink));
+        }
+        Some(
+            self.recreate(now, &key, &mine, lt)
+                .unwrap_or_else(|| IaReply::status(Status::NoBinding)),
+        )
+    }
+
+    fn targets(&self, key: &BindingKey, listed: &[Resource]) -> Option<Vec<u128>> {
+        let b = self.bindings.get(key)?;
+        let mine: Vec<u128> = if listed.is_empty() {
+            b.clone()
+        } else {
+            b.iter()
+                .copied()
+                .filter(|s| listed.contains(&self.held[s].resource))
+                .collect()
+        };
+        Some(mine)
+    }
+
+    /// Release (RFC 8415 §18.3.7): frees the listed leases of the IA (all of them if none are
+    /// listed). Unknown IA: NoBinding.
+    pub fn release(&mut self, now: u64, ia: &IaRequest<'_>) -> IaReply {
+        let leases = concrete(ia.leases);
+        let ia = &IaRequest {
+            leases: &leases,
+            ..*ia
+        };
+        self.expire(now);
+        let key = self.key(ia);
+        if let Some(o) = self.offers.get(&key).cloned() {
+            for s in o {
+                self.free_held(s);
+                self.unlink(&key, s);
+            }
+        }
+        let Some(targets) = self.targets(&key, ia.leases) else {
+            return IaReply::status(Status::NoBinding);
+        };
+        for s in targets {
+            self.drop_bound(s);
+        }
+        IaReply::status(Status::Success)
+    }
+
+    /// Decline (RFC 8415 §18.3.8): the listed leases (all if none listed) are quarantined for
+    /// the configured time and not handed out again until then. Unknown IA: NoBinding.
+    pub fn decline(&mut self, now: u64, ia: &IaRequest<'_>) -> IaReply {
+        let leases = concrete(ia.leases);
+        let ia = &IaRequest {
+            leases: &leases,
+            ..*ia
+        };
+        self.expire(now);
+        let key = self.key(ia);
+        let Some(targets) = self.targets(&key, ia.leases) else {
+            return IaReply::status(Status::NoBinding);
+        };
+        let until = now.saturating_add(self.quarantine);
+        for s in targets {
+            self.unlink(&key, s);
+            let old = match self.held.get_mut(&s) {
+                Some(h) => {
+                    let old = h.expires;
+                    h.state = HeldState::Declined;
+                    h.expires = until;
+                    h.preferred = 0;
+                    h.valid = 0;
+                    old
+                }
+                None => continue,
+            };
+            self.set_timer(s, Some(old), until);
+            let rec = self.record(&self.held[&s]);
+            self.changes.push(Change::Put(rec));
+            self.sticky.remove(&key);
+        }
+        IaReply::status(Status::Success)
+    }
+
+    /// Confirm (RFC 8415 §18.3.3): are these addresses on-link for `link`?
+    pub fn confirm(&self, link: LinkId, addrs: &[Ipv6Addr]) -> ConfirmOutcome {
+        let Some(l) = self.links.get(link.0 as usize) else {
+            return ConfirmOutcome::NoReply;
+        };
+        if addrs.is_empty() || l.on_link.is_empty() {
+            return ConfirmOutcome::NoReply;
+        }
+        let on = |a: &Ipv6Addr| {
+            let a = u128::from(*a);
+            l.on_link.iter().any(|&(s, e)| s <= a && a <= e)
+        };
+        if addrs.iter().all(on) {
+            ConfirmOutcome::Success
+        } else {
+            ConfirmOutcome::NotOnLink
+        }
+    }
+
+    /// Reclaims every offer, lease and quarantine that has expired by `now`; returns how many.
+    pub fn expire(&mut self, now: u64) -> usize {
+        let mut n = 0;
+        while let Some(&(t, start)) = self.timers.iter().next() {
+            if t > now {
+                break;
+            }
+            self.timers.remove(&(t, start));
+            let Some(h) = self.held.get(&start) else {
+                continue;
+            };
+            if h.expires != t {
+                continue;
+            }
+            let state = h.state;
+            match state {
+                HeldState::Bound => {
+                    self.drop_bound(start);
+                }
+                HeldState::Offered => {
+                    if let Some(h) = self.free_held(start) {
+                        self.unlink(&h.key, start);
+                    }
+                }
+                HeldState::Declined => {
+                    if let Some(h) = self.free_held(start) {
+                        self.changes.push(Change::Remove(h.resource));
+                    }
+                }
+            }
+            n += 1;
+        }
+        n
+    }
+
+    /// Loads leases from the store (at start-up). Expired ones are dropped with a queued
+    /// removal; overlapping ones after the first are dropped.
+    pub fn restore(
+        &mut self,
+        now: u64,
+        records: impl IntoIterator<Item = LeaseRecord>,
+    ) -> RestoreReport {
+        let mut rep = RestoreReport::default();
+        for rec in records {
+            if rec.expires <= now {
+                rep.expired += 1;
+                self.changes.push(Change::Remove(rec.resource));
+                continue;
+            }
+            if self.overlapping(&rec.resource).is_some() {
+                rep.conflicts += 1;
+                continue;
+            }
+            let link = self.link_id(&rec.link);
+            let key = BindingKey {
+                link: link.unwrap_or(LinkId(u32::MAX)),
+                duid: rec.duid.clone(),
+                kind: rec.kind(),
+                iaid: rec.iaid,
+            };
+            let mut origin = Origin::Stale;
+            for (li, l) in self.links.iter_mut().enumerate() {
+                if let Some((p, idx)) = l.unit_of(&rec.resource) {
+                    if l.free(p).take(idx) {
+                        origin = Origin::Pool(LinkId(li as u32), p, idx);
+                    }
+                    break;
+                }
+            }
+            if origin == Origin::Stale
+                && link.is_some_and(|id| self.reserved_for(id, &rec.duid, &rec.resource))
+            {
+                origin = Origin::Reserved;
+            }
+            let start = rec.resource.first();
+            let state = match rec.state {
+                LeaseState::Bound => HeldState::Bound,
+                LeaseState::Declined => HeldState::Declined,
+            };
+            self.held.insert(
+                start,
+                Held {
+                    resource: rec.resource,
+                    key: key.clone(),
+                    link_name: Some(rec.link.clone()),
+                    state,
+                    expires: rec.expires,
+                    preferred: rec.preferred,
+                    valid: rec.valid,
+                    origin,
+                },
+            );
+            self.set_timer(start, None, rec.expires);
+            if link.is_none() {
+                rep.unknown_link += 1;
+            } else if state == HeldState::Bound {
+                self.bindings.entry(key).or_default().push(start);
+            }
+            rep.loaded += 1;
+        }
+        rep
+    }
+
+    /// Deletes the lease (bound, declined or offered) for exactly this address or prefix, as
+    /// an operator action; the removal is queued for the store. Returns whether one existed.
+    pub fn delete(&mut self, resource: &Resource) -> bool {
+        let start = resource.first();
+        let Some(h) = self.held.get(&start) else {
+            return false;
+        };
+        if h.resource != *resource {
+            return false;
+        }
+        let Some(h) = self.free_held(start) else {
+            return false;
+        };
+        self.unlink(&h.key, start);
+        if h.state != HeldState::Offered {
+            self.changes.push(Change::Remove(h.resource));
+        }
+        true
+    }
+
+    /// Applies a new configuration (e.g. on SIGHUP): validates it, rebuilds the pools and
+    /// re-attaches every bound and declined lease. Leases the new configuration does not cover
+    /// stay held (never handed to anyone else) until their client's next Renew/Rebind, which
+    /// withdraws them with zero lifetimes, or until they expire. Offers are dropped. On error
+    /// the engine is left unchanged.
+    pub fn reload(&mut self, now: u64, cfg: EngineConfig) -> Result<RestoreReport, ConfigError> {
+        let mut next = Engine::new(cfg)?;
+        let records: Vec<LeaseRecord> = self
+            .held
+            .values()
+            .filter(|h| h.state != HeldState::Offered)
+            .map(|h| self.record(h))
+            .collect();
+        let report = next.restore(now, records);
+        for (k, r) in self.sticky.drain() {
+            let name = self.links.get(k.link.0 as usize).map(|l| l.name.as_str());
+            if let Some(id) = name.and_then(|n| next.link_names.get(n)) {
+                next.sticky.insert(BindingKey { link: *id, ..k }, r);
+            }
+        }
+        let mut changes = std::mem::take(&mut self.changes);
+        changes.append(&mut next.changes);
+        next.changes = changes;
+        *self = next;
+        Ok(report)
+    }
+
+    fn view(&self, h: &Held, now: u64) -> LeaseView {
+        LeaseView::new(&self.record(h), h.state == HeldState::Offered, now)
+    }
+
+    /// The leases of one IA (bound ones), O(1).
+    pub fn lookup_ia(
+        &self,
+        link: LinkId,
+        duid: &[u8],
+        kind: IaKind,
+        iaid: u32,
+        now: u64,
+    ) -> Vec<LeaseView> {
+        let key = BindingKey {
+            link,
+            duid: duid.to_vec(),
+            kind,
+            iaid,
+        };
+        self.bindings
+            .get(&key)
+            .map(|v| v.iter().map(|s| self.view(&self.held[s], now)).collect())
+            .unwrap_or_default()
+    }
+
+    /// The held lease (offered, bound or declined) containing this address, O(log n).
+    pub fn lookup_address(&self, addr: Ipv6Addr, now: u64) -> Option<LeaseView> {
+        self.overlapping(&Resource::Addr(addr))
+            .map(|h| self.view(h, now))
+    }
+
+    /// Every held lease (bound, declined and offered), ordered by address.
+    pub fn list(&self, now: u64) -> Vec<LeaseView> {
+        self.held.values().map(|h| self.view(h, now)).collect()
+    }
+
+    /// Checks internal consistency (used by tests): no overlap, indexes agree, free sets do
+    /// not contain held units. Returns a description of the first problem.
+    pub fn check_invariants(&self) -> Result<(), String> {
+        let mut prev: Option<&Held> = None;
+        for (s, h) in &self.held {
+            if *s != h.resource.first() {
+                return Err(format!("held key mismatch at {}", h.resource));
+            }
+            if let Some(p) = prev
+                && p.resource.last() >= h.resource.first()
+            {
+                return Err(format!("{} overlaps {}", p.resource, h.resource));
+            }
+            if !self.timers.contains(&(h.expires, *s)) {
+                return Err(format!("no timer for {}", h.resource));
+            }
+            if let Origin::Pool(l, p, idx) = h.origin {
+                let link = &self.links[l.0 as usize];
+                let free = match p {
+                    PoolRef::Na(i) => link.na[i].free.contains(idx),
+                    PoolRef::Pd(i) => link.pd[i].free.contains(idx),
+                };
+                if free {
+                    return Err(format!("{} is held and free", h.resource));
+                }
+            }
+            prev = Some(h);
+        }
+        for (k, v) in self.bindings.iter().chain(self.offers.iter()) {
+            for s in v {
+                match self.held.get(s) {
+                    Some(h) if &h.key == k => {}
+                    _ => return Err(format!("index entry for {k:?} points to a wrong lease")),
+                }
+            }
+        }
+        if self.timers.len() != self.held.len() {
+            return Err("timer count differs from held count".into());
+        }
+        Ok(())
+    }
+}
+
+/// The leases a client listed, without length-only hints (`::/56`, or `::`), which name no
+/// address or prefix.
+fn concrete(leases: &[Resource]) -> Vec<Resource> {
+    leases
+        .iter()
+        .filter(|r| match r {
+            Resource::Addr(a) => !a.is_unspecified(),
+            Resource::Prefix(p) => !p.addr().is_unspecified(),
+        })
+        .copied()
+        .collect()
+}
+
+fn mask_shift(shift: u32) -> u128 {
+    if shift >= 128 { 0 } else { u128::MAX << shift }
+}

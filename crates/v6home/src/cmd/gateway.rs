@@ -1,0 +1,557 @@
+//! `v6home gateway`: the whole home router from one `gateway.toml`, in one process.
+//!
+//! Start-up order: IPv6 forwarding, the router's LAN address, the tunnel (TIC login with
+//! retries, TUN, beats), then router advertisements and DHCPv6. A liveness probe pings the
+//! PoP's inner address through the tunnel; while it fails, the RAs carry router lifetime 0, so
+//! hosts drop their default route instead of black-holing traffic, and they get it back when
+//! the tunnel returns. SIGHUP reloads the RA and DHCPv6 configurations (a broken file keeps
+//! the running one); SIGTERM sends the goodbye RAs and takes the tunnel down.
+
+use std::net::{Ipv6Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use serde::{Deserialize, Serialize};
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::watch;
+use tracing::{info, warn};
+
+use v6h_gateway::config::{GatewayConfig, Source};
+use v6h_gateway::metrics::{Family, Kind, Metrics};
+use v6h_gateway::notify::{Notifier, watchdog_interval};
+
+/// Arguments of `v6home gateway`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    command: Option<GatewayCommand>,
+    /// gateway.toml.
+    #[arg(long, short = 'c', default_value = "/etc/v6home/gateway.toml", global = true)]
+    config: PathBuf,
+    /// Where the gateway keeps generated configs, the DHCPv6 DUID and its status file.
+    #[arg(long, default_value = "/var/lib/v6home/gateway", global = true)]
+    state_dir: PathBuf,
+    /// Serve Prometheus metrics on this address (e.g. 127.0.0.1:9641).
+    #[arg(long)]
+    metrics: Option<SocketAddr>,
+    /// Also write a sysctl.d drop-in so forwarding survives a reboot.
+    #[arg(long)]
+    persist: bool,
+    /// Seconds between liveness probes of the tunnel.
+    #[arg(long, default_value_t = 2)]
+    probe_interval: u64,
+    /// Failed probes in a row before the tunnel counts as down.
+    #[arg(long, default_value_t = 3)]
+    probe_misses: u32,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum GatewayCommand {
+    /// Print a one-screen summary of a running gateway.
+    Status,
+}
+
+/// What the gateway writes to `<state_dir>/status.json` for `gateway status`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Status {
+    pid: u32,
+    config: String,
+    tunnel_id: String,
+    tunnel_interface: String,
+    tunnel_local: String,
+    tunnel_pop: String,
+    tunnel_mtu: u16,
+    tunnel_up: bool,
+    tunnel_changes: u64,
+    probes_sent: u64,
+    probes_lost: u64,
+    lan_interface: String,
+    lan_prefix: String,
+    lan_address: String,
+    ra_multicast: u64,
+    ra_unicast: u64,
+    rs_received: u64,
+    started_unix: u64,
+    updated_unix: u64,
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Runs `v6home gateway`.
+pub fn run(args: Args) -> anyhow::Result<()> {
+    if let Some(GatewayCommand::Status) = args.command {
+        return print_status(&args.state_dir);
+    }
+    let config = GatewayConfig::load(&args.config)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    let result = rt.block_on(serve(args, config));
+    // The liveness prober sleeps in a blocking thread; do not wait for it.
+    rt.shutdown_timeout(Duration::from_millis(200));
+    result
+}
+
+fn print_status(state_dir: &Path) -> anyhow::Result<()> {
+    let path = state_dir.join("status.json");
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("reading {} (is the gateway running?)", path.display()))?;
+    let s: Status = serde_json::from_str(&text).context("parsing the status file")?;
+    let age = unix_now().saturating_sub(s.updated_unix);
+    let alive = Path::new(&format!("/proc/{}", s.pid)).exists() && age < 30;
+    println!(
+        "v6home gateway (pid {}, {}) — {}",
+        s.pid,
+        s.config,
+        if alive { "running" } else { "NOT RUNNING (stale status)" }
+    );
+    println!(
+        "  tunnel   {} on {}: {} <-> PoP {}, MTU {}, {} ({} changes; probes {} sent, {} lost)",
+        s.tunnel_id,
+        s.tunnel_interface,
+        s.tunnel_local,
+        s.tunnel_pop,
+        s.tunnel_mtu,
+        if s.tunnel_up { "UP" } else { "DOWN" },
+        s.tunnel_changes,
+        s.probes_sent,
+        s.probes_lost
+    );
+    println!(
+        "  lan      {} {} (router {})",
+        s.lan_interface, s.lan_prefix, s.lan_address
+    );
+    println!(
+        "  ra       {} multicast, {} unicast RAs sent; {} RS received; router lifetime {}",
+        s.ra_multicast,
+        s.ra_unicast,
+        s.rs_received,
+        if s.tunnel_up { "as configured" } else { "0 (tunnel down)" }
+    );
+    println!(
+        "  uptime   {} s, status updated {age} s ago",
+        unix_now().saturating_sub(s.started_unix)
+    );
+    Ok(())
+}
+
+/// Writes a component's config where its daemon reads it: the user's file as it is, or the
+/// text generated from inline settings.
+fn materialise(source: &Source, dir: &Path, name: &str) -> anyhow::Result<PathBuf> {
+    match source {
+        Source::File(p) => Ok(p.clone()),
+        Source::Inline(text) => {
+            let path = dir.join(name);
+            std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+            Ok(path)
+        }
+    }
+}
+
+/// Shared live state for status and metrics.
+#[derive(Debug, Default)]
+struct Live {
+    status: Mutex<Status>,
+}
+
+struct GatewayMetrics {
+    live: Arc<Live>,
+    ra: v6h_ra::daemon::Stats,
+    tunnel_if: String,
+}
+
+fn sysfs_counter(ifname: &str, name: &str) -> f64 {
+    std::fs::read_to_string(format!("/sys/class/net/{ifname}/statistics/{name}"))
+        .ok()
+        .and_then(|s| s.trim().parse::<f64>().ok())
+        .unwrap_or(0.0)
+}
+
+impl v6h_gateway::metrics::Source for GatewayMetrics {
+    fn snapshot(&self) -> Vec<Family> {
+        let s = self
+            .live
+            .status
+            .lock()
+            .map(|g| g.clone())
+            .unwrap_or_default();
+        let dir = |d: &str| vec![("direction".to_string(), d.to_string())];
+        let mut out = vec![
+            Family {
+                name: "tunnel_up",
+                help: "1 while the tunnel's liveness probe succeeds.",
+                kind: Kind::Gauge,
+                samples: vec![(vec![], if s.tunnel_up { 1.0 } else { 0.0 })],
+            },
+            Family {
+                name: "tunnel_state_changes",
+                help: "Tunnel up/down transitions.",
+                kind: Kind::Counter,
+                samples: vec![(vec![], s.tunnel_changes as f64)],
+            },
+            Family {
+                name: "tunnel_packets",
+                help: "Packets through the tunnel interface.",
+                kind: Kind::Counter,
+                samples: vec![
+                    (dir("in"), sysfs_counter(&self.tunnel_if, "rx_packets")),
+                    (dir("out"), sysfs_counter(&self.tunnel_if, "tx_packets")),
+                ],
+            },
+            Family {
+                name: "tunnel_bytes",
+                help: "Bytes through the tunnel interface.",
+                kind: Kind::Counter,
+                samples: vec![
+                    (dir("in"), sysfs_counter(&self.tunnel_if, "rx_bytes")),
+                    (dir("out"), sysfs_counter(&self.tunnel_if, "tx_bytes")),
+                ],
+            },
+            Family {
+                name: "tunnel_drops",
+                help: "Packets the tunnel interface dropped, by direction.",
+                kind: Kind::Counter,
+                samples: vec![
+                    (dir("in"), sysfs_counter(&self.tunnel_if, "rx_dropped")),
+                    (dir("out"), sysfs_counter(&self.tunnel_if, "tx_dropped")),
+                ],
+            },
+            Family {
+                name: "tunnel_probes_lost",
+                help: "Liveness probes of the PoP that got no answer.",
+                kind: Kind::Counter,
+                samples: vec![(vec![], s.probes_lost as f64)],
+            },
+        ];
+        let mut ra_sent = Vec::new();
+        let mut rs = Vec::new();
+        let mut ra_drops = Vec::new();
+        for (ifname, (_, c)) in self.ra.get() {
+            let l = |k: &str, v: &str| vec![("interface".to_string(), ifname.clone()), (k.to_string(), v.to_string())];
+            ra_sent.push((l("kind", "multicast"), c.ra_sent_multicast as f64));
+            ra_sent.push((l("kind", "unicast"), c.ra_sent_unicast as f64));
+            ra_sent.push((l("kind", "final"), c.ra_sent_final as f64));
+            rs.push((vec![("interface".to_string(), ifname.clone())], c.rs_received as f64));
+            for (reason, n) in &c.drops {
+                ra_drops.push((l("reason", &format!("{reason:?}")), *n as f64));
+            }
+        }
+        out.push(Family {
+            name: "ra_sent",
+            help: "Router advertisements sent.",
+            kind: Kind::Counter,
+            samples: ra_sent,
+        });
+        out.push(Family {
+            name: "rs_received",
+            help: "Router solicitations received.",
+            kind: Kind::Counter,
+            samples: rs,
+        });
+        out.push(Family {
+            name: "ra_drops",
+            help: "ICMPv6 ND packets ignored by the RA daemon, by reason.",
+            kind: Kind::Counter,
+            samples: ra_drops,
+        });
+        out
+    }
+}
+
+async fn serve(args: Args, config: GatewayConfig) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let state_dir = args.state_dir.clone();
+    std::fs::create_dir_all(&state_dir)
+        .with_context(|| format!("creating {}", state_dir.display()))?;
+    let notifier = Notifier::from_env().context("opening $NOTIFY_SOCKET")?;
+
+    // 1. Forwarding.
+    let before = v6h_gateway::forwarding::enable(Path::new("/"))
+        .context("turning on IPv6 forwarding (net.ipv6.conf.all.forwarding)")?;
+    info!(previous = %before, "IPv6 forwarding on");
+    if args.persist || config.forwarding.persist {
+        let p = v6h_gateway::forwarding::persist(Path::new("/"))?;
+        info!(path = %p.display(), "forwarding persisted");
+    }
+
+    // 2. The router's own address on the LAN prefix.
+    let (prefix, lan_addr) = config.lan_address();
+    let nl = v6h_net::netlink::Netlink::new()?;
+    v6h_net::netlink::ignore_exists(nl.add_addr6(&config.lan.interface, lan_addr, 64, true).await)
+        .with_context(|| format!("adding {lan_addr}/64 to {}", config.lan.interface))?;
+    info!(%prefix, %lan_addr, iface = %config.lan.interface, "LAN address");
+
+    // 3. The tunnel.
+    let aiccu_path = materialise(&config.tunnel_source(), &state_dir, "aiccu.conf")?;
+    let aiccu = v6h_tunnel::client::load_config(&aiccu_path)?;
+    let outcome = v6h_tunnel::client::tic_with_retry(&aiccu, false, u32::MAX).await?;
+    let v6h_ayiya::tic::client::LoginOutcome::Tunnel(tunnel_info) = outcome else {
+        bail!("TIC gave a tunnel list, not a tunnel, for {}", aiccu.username);
+    };
+    let running = v6h_tunnel::client::start(&aiccu, tunnel_info, true).await?;
+    let info = running.info().clone();
+    let tunnel_if = aiccu.ipv6_interface.clone();
+    let running = Arc::new(running);
+    info!(tunnel = %info.id, "tunnel up after {} ms", started.elapsed().as_millis());
+
+    let live = Arc::new(Live::default());
+    {
+        let mut s = live.status.lock().unwrap_or_else(|e| e.into_inner());
+        *s = Status {
+            pid: std::process::id(),
+            config: args.config.display().to_string(),
+            tunnel_id: info.id.clone(),
+            tunnel_interface: tunnel_if.clone(),
+            tunnel_local: format!("{}/{}", info.ipv6_endpoint, info.prefix_len),
+            tunnel_pop: info.ipv6_pop.to_string(),
+            tunnel_mtu: info.mtu,
+            tunnel_up: true,
+            lan_interface: config.lan.interface.clone(),
+            lan_prefix: config.lan.prefix.clone(),
+            lan_address: lan_addr.to_string(),
+            started_unix: unix_now(),
+            ..Status::default()
+        };
+    }
+
+    // 4. Liveness of the upstream: beats, and pings of the PoP through the tunnel.
+    let (upstream_tx, upstream_rx) = watch::channel(true);
+    let beats = {
+        let running = Arc::clone(&running);
+        let interval = Duration::from_secs(u64::from(info.heartbeat_interval.max(1)));
+        tokio::spawn(async move {
+            // Three beats at start, then one per interval, as AICCU.
+            for _ in 0..3 {
+                running.beat();
+            }
+            let mut tick = tokio::time::interval(interval);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                running.beat();
+            }
+        })
+    };
+    let prober = spawn_prober(
+        info.ipv6_pop,
+        Duration::from_secs(args.probe_interval.max(1)),
+        args.probe_misses.max(1),
+        upstream_tx,
+        Arc::clone(&live),
+    );
+
+    // 5. Router advertisements and DHCPv6.
+    let ra_path = materialise(&config.ra_source(), &state_dir, "radvd.conf")?;
+    let ra_stats = v6h_ra::daemon::Stats::default();
+    let ra_task = tokio::spawn(v6h_ra::daemon::run(
+        v6h_ra::daemon::Options {
+            config: ra_path,
+            final_count: 3,
+            forwarding_check: true,
+            debug: 0,
+            upstream: Some(upstream_rx),
+        },
+        ra_stats.clone(),
+    ));
+    // The DHCPv6 engine batches datagrams with buffers that stay on its own thread, so it runs
+    // on a thread with its own single-threaded runtime; it sees SIGHUP/SIGTERM like the rest.
+    let dhcp_thread = match config.dhcp6_source() {
+        Some(source) => {
+            let opts = v6h_dhcp6::daemon::DaemonOptions {
+                config_path: materialise(&source, &state_dir, "dhcp6s.conf")?,
+                interfaces: vec![config.lan.interface.clone()],
+                duid_file: state_dir.join("dhcp6s_duid"),
+                import_dhcp6s_duid: None,
+                port: 547,
+            };
+            Some(
+                std::thread::Builder::new()
+                    .name("dhcp6".into())
+                    .spawn(move || {
+                        let rt = tokio::runtime::Builder::new_current_thread()
+                            .enable_all()
+                            .build();
+                        match rt {
+                            Ok(rt) => {
+                                if let Err(e) = rt.block_on(v6h_dhcp6::daemon::run(opts)) {
+                                    warn!("DHCPv6 server stopped: {e}");
+                                }
+                            }
+                            Err(e) => warn!("DHCPv6 runtime: {e}"),
+                        }
+                    })
+                    .context("starting the DHCPv6 thread")?,
+            )
+        }
+        None => None,
+    };
+
+    // 6. Observability.
+    if let Some(addr) = args.metrics {
+        let mut metrics = Metrics::default();
+        metrics.register(Arc::new(GatewayMetrics {
+            live: Arc::clone(&live),
+            ra: ra_stats.clone(),
+            tunnel_if: tunnel_if.clone(),
+        }));
+        let bound = v6h_gateway::metrics::serve(addr, Arc::new(metrics))
+            .with_context(|| format!("serving metrics on {addr}"))?;
+        info!(%bound, "metrics on http://{bound}/metrics");
+    }
+    let status_path = state_dir.join("status.json");
+    let status_writer = {
+        let live = Arc::clone(&live);
+        let ra_stats = ra_stats.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tick.tick().await;
+                let snapshot = {
+                    let mut s = live.status.lock().unwrap_or_else(|e| e.into_inner());
+                    let (mut m, mut u, mut r) = (0, 0, 0);
+                    for (_, (_, c)) in ra_stats.get() {
+                        m += c.ra_sent_multicast;
+                        u += c.ra_sent_unicast;
+                        r += c.rs_received;
+                    }
+                    (s.ra_multicast, s.ra_unicast, s.rs_received) = (m, u, r);
+                    s.updated_unix = unix_now();
+                    s.clone()
+                };
+                if let Ok(text) = serde_json::to_string_pretty(&snapshot) {
+                    let tmp = status_path.with_extension("tmp");
+                    if std::fs::write(&tmp, text).is_ok() {
+                        let _ = std::fs::rename(&tmp, &status_path);
+                    }
+                }
+            }
+        })
+    };
+    let _ = notifier.notify("READY=1\nSTATUS=tunnel up, advertising");
+    info!(
+        "gateway ready in {} ms: tunnel {} on {tunnel_if}, LAN {} on {}",
+        started.elapsed().as_millis(),
+        info.id,
+        config.lan.prefix,
+        config.lan.interface
+    );
+    let watchdog = watchdog_interval().map(|every| {
+        tokio::spawn(async move {
+            let notifier = Notifier::from_env().ok();
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tick.tick().await;
+                if let Some(n) = &notifier {
+                    let _ = n.notify("WATCHDOG=1");
+                }
+            }
+        })
+    });
+
+    // 7. Run until SIGTERM/SIGINT. The RA and DHCPv6 daemons see the same signals: they send
+    // their goodbye RAs and stop; SIGHUP makes them reload their files.
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut hup = signal(SignalKind::hangup())?;
+    let mut ra_task = ra_task;
+    loop {
+        tokio::select! {
+            _ = term.recv() => { info!("SIGTERM: goodbye RAs, then the tunnel goes down"); break; }
+            _ = int.recv() => { info!("SIGINT: goodbye RAs, then the tunnel goes down"); break; }
+            _ = hup.recv() => {
+                match GatewayConfig::load(&args.config) {
+                    Ok(_) => info!("SIGHUP: RA and DHCPv6 reload their configurations"),
+                    Err(e) => warn!("SIGHUP: {e}; the running configuration stays"),
+                }
+            }
+            r = &mut ra_task => {
+                // The RA daemon ends only on error outside a signal.
+                let _ = notifier.notify("STOPPING=1");
+                bail!("the RA daemon stopped: {:?}", r);
+            }
+        }
+    }
+    let _ = notifier.notify("STOPPING=1");
+    match tokio::time::timeout(Duration::from_secs(8), ra_task).await {
+        Ok(Ok(Err(e))) => warn!("RA daemon: {e}"),
+        Ok(Err(e)) => warn!("RA daemon task: {e}"),
+        Err(_) => warn!("RA daemon did not finish its goodbye RAs in 8 s"),
+        Ok(Ok(Ok(()))) => {}
+    }
+    // The DHCPv6 thread ends on the same SIGTERM; it holds no state that needs waiting for.
+    drop(dhcp_thread);
+    beats.abort();
+    // Wait until the beat task has dropped its handle on the tunnel.
+    let _ = beats.await;
+    prober.abort();
+    status_writer.abort();
+    if let Some(w) = watchdog {
+        w.abort();
+    }
+    match Arc::try_unwrap(running) {
+        Ok(running) => running.stop().await?,
+        Err(_) => warn!("tunnel still referenced; leaving {tunnel_if} to go with the process"),
+    }
+    info!("gateway stopped");
+    Ok(())
+}
+
+/// Pings `pop` every `every`; after `misses` losses in a row the upstream counts as down, and
+/// one answer brings it back.
+fn spawn_prober(
+    pop: Ipv6Addr,
+    every: Duration,
+    misses: u32,
+    upstream: watch::Sender<bool>,
+    live: Arc<Live>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::task::spawn_blocking(move || {
+        let mut pinger = match v6h_check::probe::Pinger::new(pop) {
+            Ok(p) => p,
+            Err(e) => {
+                warn!("liveness probe disabled: {e}");
+                return;
+            }
+        };
+        let mut lost_in_row = 0u32;
+        loop {
+            let t0 = Instant::now();
+            let answered = matches!(
+                pinger.echo(64, every.min(Duration::from_secs(2))),
+                Ok(v6h_check::probe::Echo::Reply(_))
+            );
+            lost_in_row = if answered { 0 } else { lost_in_row + 1 };
+            let up = lost_in_row < misses;
+            {
+                let mut s = live.status.lock().unwrap_or_else(|e| e.into_inner());
+                s.probes_sent += 1;
+                if !answered {
+                    s.probes_lost += 1;
+                }
+                if s.tunnel_up != up {
+                    s.tunnel_changes += 1;
+                    s.tunnel_up = up;
+                }
+            }
+            if *upstream.borrow() != up {
+                if up {
+                    info!(%pop, "tunnel is back: advertising the default route again");
+                } else {
+                    warn!(%pop, "tunnel down ({lost_in_row} probes lost): router lifetime 0");
+                }
+                if upstream.send(up).is_err() {
+                    return;
+                }
+            }
+            std::thread::sleep(every.saturating_sub(t0.elapsed()));
+        }
+    })
+}

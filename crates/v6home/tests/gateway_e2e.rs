@@ -1,0 +1,237 @@
+//! `v6home gateway` end to end in the lab (root only): one process and one config bring up the
+//! tunnel, forwarding, RAs and DHCPv6; the RAs follow the tunnel's state; SIGHUP with a broken
+//! config keeps the service; SIGTERM sends the goodbye RAs.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::Signal;
+use v6h_lab::{Lab, LabChild, Node, addr};
+
+const BIN: &str = env!("CARGO_BIN_EXE_v6home");
+const EXAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/lab");
+
+fn need_root() -> bool {
+    if v6h_lab::is_root() {
+        return true;
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "CI is set but the lab tests are not running as root"
+    );
+    eprintln!("skipping: the lab tests need root");
+    false
+}
+
+fn wait_until<T>(what: &str, secs: u64, mut probe: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = probe() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out after {secs} s: {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn example(name: &str) -> String {
+    std::fs::read_to_string(Path::new(EXAMPLES).join(name)).unwrap()
+}
+
+/// The gateway under test: broker on pop, gateway on gw, configs in the lab's run dir.
+struct Setup {
+    lab: Lab,
+    gateway: LabChild,
+    _broker: LabChild,
+    config: String,
+    state: String,
+}
+
+fn setup(prefix: &str) -> Setup {
+    let lab = Lab::up(&v6h_lab::unique_name(prefix)).unwrap();
+    let dir = lab.run_dir().to_path_buf();
+    let broker = example("broker.toml").replace(
+        "run_dir = \"/run/v6home/broker\"",
+        &format!("run_dir = \"{}\"", dir.join("broker").display()),
+    );
+    std::fs::write(dir.join("broker.toml"), broker).unwrap();
+    let aiccu = example("aiccu.conf").replace(
+        "pidfile /run/v6home/aiccu-lab.pid",
+        &format!("pidfile {}", dir.join("aiccu.pid").display()),
+    );
+    std::fs::write(dir.join("aiccu.conf"), aiccu).unwrap();
+    std::fs::write(dir.join("dhcp6s.conf"), example("dhcp6s.conf")).unwrap();
+    // RAs every few seconds so that state changes show quickly.
+    std::fs::write(
+        dir.join("gateway.toml"),
+        r#"
+[tunnel]
+aiccu_conf = "aiccu.conf"
+[lan]
+interface = "eth0"
+prefix = "2001:db8:1234::/64"
+[ra]
+rdnss = ["2001:db8:ffff::53"]
+router_lifetime = 90
+max_interval = 4
+[dhcp6]
+dhcp6s_conf = "dhcp6s.conf"
+"#,
+    )
+    .unwrap();
+    let broker_conf = dir.join("broker.toml").display().to_string();
+    let broker = lab
+        .spawn(Node::Pop, &[BIN, "broker", "--config", &broker_conf])
+        .unwrap();
+    wait_until("broker listening", 10, || {
+        let out = lab.exec_ok(Node::Pop, &["ss", "-Hlnu"]).ok()?;
+        out.contains(":5072").then_some(())
+    });
+    let config = dir.join("gateway.toml").display().to_string();
+    let state = dir.join("gw-state").display().to_string();
+    let gateway = lab
+        .spawn(
+            Node::Gw,
+            &[
+                BIN,
+                "gateway",
+                "--config",
+                &config,
+                "--state-dir",
+                &state,
+                "--metrics",
+                "[::1]:9641",
+                "--probe-interval",
+                "1",
+                "--probe-misses",
+                "3",
+            ],
+        )
+        .unwrap();
+    Setup {
+        lab,
+        gateway,
+        _broker: broker,
+        config,
+        state,
+    }
+}
+
+fn host_default_route(lab: &Lab) -> bool {
+    lab.exec_ok(Node::Host, &["ip", "-6", "route", "show", "default"])
+        .map(|r| r.contains("via fe80::"))
+        .unwrap_or(false)
+}
+
+fn host_fetches_web(lab: &Lab) -> bool {
+    lab.exec(
+        Node::Host,
+        &["curl", "-sS", "--max-time", "2", &format!("http://[{}]/", addr::WEB_V6)],
+    )
+    .map(|o| o.status.success())
+    .unwrap_or(false)
+}
+
+#[test]
+fn gateway_brings_up_the_home_and_follows_the_tunnel() {
+    if !need_root() {
+        return;
+    }
+    let s = setup("gw");
+    let lab = &s.lab;
+    let t0 = Instant::now();
+    wait_until("host global connectivity through the gateway", 30, || {
+        host_fetches_web(lab).then_some(())
+    });
+    eprintln!("gateway start to host connectivity: {} ms", t0.elapsed().as_millis());
+
+    // Forwarding on, the router's LAN address, the tunnel interface.
+    let fwd = lab
+        .exec_ok(Node::Gw, &["sysctl", "-n", "net.ipv6.conf.all.forwarding"])
+        .unwrap();
+    assert_eq!(fwd.trim(), "1");
+    let lan = lab.exec_ok(Node::Gw, &["ip", "-6", "addr", "show", "dev", "eth0"]).unwrap();
+    assert!(lan.contains("2001:db8:1234::1/64"), "{lan}");
+    let mtu = lab.exec_ok(Node::Gw, &["cat", "/sys/class/net/sixxs/mtu"]).unwrap();
+    assert_eq!(mtu.trim(), "1280");
+
+    // Stateless DHCPv6 from the same process.
+    let check = lab
+        .exec(Node::Host, &[BIN, "check", "--json", "--wait", "1", "--url", "http://www.v6home.test/"])
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&check.stdout).unwrap();
+    assert_eq!(report["ok"], true, "{report}");
+
+    // Status and metrics.
+    let status = lab
+        .exec_ok(Node::Gw, &[BIN, "gateway", "status", "--state-dir", &s.state])
+        .unwrap();
+    assert!(status.contains("running") && status.contains("UP"), "{status}");
+    let metrics = lab
+        .exec_ok(Node::Gw, &["curl", "-sS", "--max-time", "2", "http://[::1]:9641/metrics"])
+        .unwrap();
+    for needle in ["v6home_tunnel_up 1", "v6home_tunnel_packets_total{direction=\"out\"}", "v6home_ra_sent_total", "v6home_rs_received_total"] {
+        assert!(metrics.contains(needle), "metrics lack {needle}:\n{metrics}");
+    }
+
+    // The tunnel goes down: the modem drops AYIYA. RAs drop to router lifetime 0 and the
+    // host loses its default route.
+    lab.exec_ok(
+        Node::Isp,
+        &["sh", "-c", "nft add table inet v6h_t && nft 'add chain inet v6h_t filt { type filter hook forward priority 0; }' && nft add rule inet v6h_t filt udp dport 5072 drop"],
+    )
+    .unwrap();
+    let down = Instant::now();
+    wait_until("host drops its default route while the tunnel is down", 30, || {
+        (!host_default_route(lab)).then_some(())
+    });
+    eprintln!("tunnel blocked to host without default route: {} ms", down.elapsed().as_millis());
+    let status = lab
+        .exec_ok(Node::Gw, &[BIN, "gateway", "status", "--state-dir", &s.state])
+        .unwrap();
+    assert!(status.contains("DOWN"), "{status}");
+
+    // The tunnel returns: everything recovers with no manual step.
+    lab.exec_ok(Node::Isp, &["nft", "delete table inet v6h_t"]).unwrap();
+    lab.exec_ok(Node::Isp, &["conntrack", "-F"]).ok();
+    wait_until("host's default route returns", 30, || host_default_route(lab).then_some(()));
+    wait_until("host reaches the web again", 30, || host_fetches_web(lab).then_some(()));
+}
+
+#[test]
+fn sighup_with_a_broken_config_keeps_serving_and_sigterm_says_goodbye() {
+    if !need_root() {
+        return;
+    }
+    let mut s = setup("gwhup");
+    let lab = &s.lab;
+    wait_until("host default route", 30, || host_default_route(lab).then_some(()));
+
+    // Break the DHCPv6 file and gateway.toml, then SIGHUP: the gateway keeps running.
+    let dir = lab.run_dir().to_path_buf();
+    std::fs::write(dir.join("dhcp6s.conf"), "option domain-name-servers not-an-address;\n").unwrap();
+    let good = std::fs::read_to_string(&s.config).unwrap();
+    std::fs::write(&s.config, "[tunnel\n").unwrap();
+    s.gateway.signal(Signal::SIGHUP).unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(s.gateway.try_wait().unwrap().is_none(), "the gateway exited on SIGHUP:\n{}", s.gateway.log());
+    assert!(host_fetches_web(lab), "service dropped after a bad reload");
+    let check = lab
+        .exec(Node::Host, &[BIN, "check", "--json", "--wait", "1", "--url", "http://www.v6home.test/"])
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&check.stdout).unwrap();
+    let dhcp = report["checks"].as_array().unwrap().iter().find(|c| c["id"] == "dhcpv6").unwrap();
+    assert_eq!(dhcp["verdict"], "pass", "DHCPv6 kept the old config: {report}");
+    std::fs::write(&s.config, good).unwrap();
+
+    // SIGTERM: goodbye RAs (router lifetime 0) and the tunnel goes down.
+    s.gateway.signal(Signal::SIGTERM).unwrap();
+    let status = s.gateway.wait_timeout(Duration::from_secs(15)).unwrap();
+    assert!(status.is_some_and(|st| st.success()), "gateway did not exit cleanly:\n{}", s.gateway.log());
+    wait_until("host's default route is gone after the goodbye RAs", 10, || {
+        (!host_default_route(lab)).then_some(())
+    });
+    let link = lab.exec(Node::Gw, &["ip", "link", "show", "sixxs"]).unwrap();
+    let text = String::from_utf8_lossy(&link.stdout);
+    assert!(!link.status.success() || !text.contains("state UP"), "sixxs still up: {text}");
+}
