@@ -29,7 +29,10 @@ fn wait_until<T>(what: &str, secs: u64, mut probe: impl FnMut() -> Option<T>) ->
         if let Some(v) = probe() {
             return v;
         }
-        assert!(Instant::now() < deadline, "timed out after {secs} s: {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {secs} s: {what}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -126,7 +129,13 @@ fn host_default_route(lab: &Lab) -> bool {
 fn host_fetches_web(lab: &Lab) -> bool {
     lab.exec(
         Node::Host,
-        &["curl", "-sS", "--max-time", "2", &format!("http://[{}]/", addr::WEB_V6)],
+        &[
+            "curl",
+            "-sS",
+            "--max-time",
+            "2",
+            &format!("http://[{}]/", addr::WEB_V6),
+        ],
     )
     .map(|o| o.status.success())
     .unwrap_or(false)
@@ -143,35 +152,76 @@ fn gateway_brings_up_the_home_and_follows_the_tunnel() {
     wait_until("host global connectivity through the gateway", 30, || {
         host_fetches_web(lab).then_some(())
     });
-    eprintln!("gateway start to host connectivity: {} ms", t0.elapsed().as_millis());
+    eprintln!(
+        "gateway start to host connectivity: {} ms",
+        t0.elapsed().as_millis()
+    );
 
     // Forwarding on, the router's LAN address, the tunnel interface.
     let fwd = lab
         .exec_ok(Node::Gw, &["sysctl", "-n", "net.ipv6.conf.all.forwarding"])
         .unwrap();
     assert_eq!(fwd.trim(), "1");
-    let lan = lab.exec_ok(Node::Gw, &["ip", "-6", "addr", "show", "dev", "eth0"]).unwrap();
+    let lan = lab
+        .exec_ok(Node::Gw, &["ip", "-6", "addr", "show", "dev", "eth0"])
+        .unwrap();
     assert!(lan.contains("2001:db8:1234::1/64"), "{lan}");
-    let mtu = lab.exec_ok(Node::Gw, &["cat", "/sys/class/net/sixxs/mtu"]).unwrap();
+    let mtu = lab
+        .exec_ok(Node::Gw, &["cat", "/sys/class/net/sixxs/mtu"])
+        .unwrap();
     assert_eq!(mtu.trim(), "1280");
 
     // Stateless DHCPv6 from the same process.
     let check = lab
-        .exec(Node::Host, &[BIN, "check", "--json", "--wait", "1", "--url", "http://www.v6home.test/"])
+        .exec(
+            Node::Host,
+            &[
+                BIN,
+                "check",
+                "--json",
+                "--wait",
+                "1",
+                "--url",
+                "http://www.v6home.test/",
+            ],
+        )
         .unwrap();
     let report: serde_json::Value = serde_json::from_slice(&check.stdout).unwrap();
     assert_eq!(report["ok"], true, "{report}");
 
     // Status and metrics.
     let status = lab
-        .exec_ok(Node::Gw, &[BIN, "gateway", "status", "--state-dir", &s.state])
+        .exec_ok(
+            Node::Gw,
+            &[BIN, "gateway", "status", "--state-dir", &s.state],
+        )
         .unwrap();
-    assert!(status.contains("running") && status.contains("UP"), "{status}");
+    assert!(
+        status.contains("running") && status.contains("UP"),
+        "{status}"
+    );
     let metrics = lab
-        .exec_ok(Node::Gw, &["curl", "-sS", "--max-time", "2", "http://[::1]:9641/metrics"])
+        .exec_ok(
+            Node::Gw,
+            &[
+                "curl",
+                "-sS",
+                "--max-time",
+                "2",
+                "http://[::1]:9641/metrics",
+            ],
+        )
         .unwrap();
-    for needle in ["v6home_tunnel_up 1", "v6home_tunnel_packets_total{direction=\"out\"}", "v6home_ra_sent_total", "v6home_rs_received_total"] {
-        assert!(metrics.contains(needle), "metrics lack {needle}:\n{metrics}");
+    for needle in [
+        "v6home_tunnel_up 1",
+        "v6home_tunnel_packets_total{direction=\"out\"}",
+        "v6home_ra_sent_total",
+        "v6home_rs_received_total",
+    ] {
+        assert!(
+            metrics.contains(needle),
+            "metrics lack {needle}:\n{metrics}"
+        );
     }
 
     // The tunnel goes down: the modem drops AYIYA. RAs drop to router lifetime 0 and the
@@ -182,20 +232,33 @@ fn gateway_brings_up_the_home_and_follows_the_tunnel() {
     )
     .unwrap();
     let down = Instant::now();
-    wait_until("host drops its default route while the tunnel is down", 30, || {
-        (!host_default_route(lab)).then_some(())
-    });
-    eprintln!("tunnel blocked to host without default route: {} ms", down.elapsed().as_millis());
+    wait_until(
+        "host drops its default route while the tunnel is down",
+        30,
+        || (!host_default_route(lab)).then_some(()),
+    );
+    eprintln!(
+        "tunnel blocked to host without default route: {} ms",
+        down.elapsed().as_millis()
+    );
     let status = lab
-        .exec_ok(Node::Gw, &[BIN, "gateway", "status", "--state-dir", &s.state])
+        .exec_ok(
+            Node::Gw,
+            &[BIN, "gateway", "status", "--state-dir", &s.state],
+        )
         .unwrap();
     assert!(status.contains("DOWN"), "{status}");
 
     // The tunnel returns: everything recovers with no manual step.
-    lab.exec_ok(Node::Isp, &["nft", "delete table inet v6h_t"]).unwrap();
+    lab.exec_ok(Node::Isp, &["nft", "delete table inet v6h_t"])
+        .unwrap();
     lab.exec_ok(Node::Isp, &["conntrack", "-F"]).ok();
-    wait_until("host's default route returns", 30, || host_default_route(lab).then_some(()));
-    wait_until("host reaches the web again", 30, || host_fetches_web(lab).then_some(()));
+    wait_until("host's default route returns", 30, || {
+        host_default_route(lab).then_some(())
+    });
+    wait_until("host reaches the web again", 30, || {
+        host_fetches_web(lab).then_some(())
+    });
 }
 
 #[test]
@@ -205,33 +268,73 @@ fn sighup_with_a_broken_config_keeps_serving_and_sigterm_says_goodbye() {
     }
     let mut s = setup("gwhup");
     let lab = &s.lab;
-    wait_until("host default route", 30, || host_default_route(lab).then_some(()));
+    wait_until("host default route", 30, || {
+        host_default_route(lab).then_some(())
+    });
 
     // Break the DHCPv6 file and gateway.toml, then SIGHUP: the gateway keeps running.
     let dir = lab.run_dir().to_path_buf();
-    std::fs::write(dir.join("dhcp6s.conf"), "option domain-name-servers not-an-address;\n").unwrap();
+    std::fs::write(
+        dir.join("dhcp6s.conf"),
+        "option domain-name-servers not-an-address;\n",
+    )
+    .unwrap();
     let good = std::fs::read_to_string(&s.config).unwrap();
     std::fs::write(&s.config, "[tunnel\n").unwrap();
     s.gateway.signal(Signal::SIGHUP).unwrap();
     std::thread::sleep(Duration::from_secs(2));
-    assert!(s.gateway.try_wait().unwrap().is_none(), "the gateway exited on SIGHUP:\n{}", s.gateway.log());
+    assert!(
+        s.gateway.try_wait().unwrap().is_none(),
+        "the gateway exited on SIGHUP:\n{}",
+        s.gateway.log()
+    );
     assert!(host_fetches_web(lab), "service dropped after a bad reload");
     let check = lab
-        .exec(Node::Host, &[BIN, "check", "--json", "--wait", "1", "--url", "http://www.v6home.test/"])
+        .exec(
+            Node::Host,
+            &[
+                BIN,
+                "check",
+                "--json",
+                "--wait",
+                "1",
+                "--url",
+                "http://www.v6home.test/",
+            ],
+        )
         .unwrap();
     let report: serde_json::Value = serde_json::from_slice(&check.stdout).unwrap();
-    let dhcp = report["checks"].as_array().unwrap().iter().find(|c| c["id"] == "dhcpv6").unwrap();
-    assert_eq!(dhcp["verdict"], "pass", "DHCPv6 kept the old config: {report}");
+    let dhcp = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "dhcpv6")
+        .unwrap();
+    assert_eq!(
+        dhcp["verdict"], "pass",
+        "DHCPv6 kept the old config: {report}"
+    );
     std::fs::write(&s.config, good).unwrap();
 
     // SIGTERM: goodbye RAs (router lifetime 0) and the tunnel goes down.
     s.gateway.signal(Signal::SIGTERM).unwrap();
     let status = s.gateway.wait_timeout(Duration::from_secs(15)).unwrap();
-    assert!(status.is_some_and(|st| st.success()), "gateway did not exit cleanly:\n{}", s.gateway.log());
-    wait_until("host's default route is gone after the goodbye RAs", 10, || {
-        (!host_default_route(lab)).then_some(())
-    });
-    let link = lab.exec(Node::Gw, &["ip", "link", "show", "sixxs"]).unwrap();
+    assert!(
+        status.is_some_and(|st| st.success()),
+        "gateway did not exit cleanly:\n{}",
+        s.gateway.log()
+    );
+    wait_until(
+        "host's default route is gone after the goodbye RAs",
+        10,
+        || (!host_default_route(lab)).then_some(()),
+    );
+    let link = lab
+        .exec(Node::Gw, &["ip", "link", "show", "sixxs"])
+        .unwrap();
     let text = String::from_utf8_lossy(&link.stdout);
-    assert!(!link.status.success() || !text.contains("state UP"), "sixxs still up: {text}");
+    assert!(
+        !link.status.success() || !text.contains("state UP"),
+        "sixxs still up: {text}"
+    );
 }

@@ -28,7 +28,12 @@ pub struct Args {
     #[command(subcommand)]
     command: Option<GatewayCommand>,
     /// gateway.toml.
-    #[arg(long, short = 'c', default_value = "/etc/v6home/gateway.toml", global = true)]
+    #[arg(
+        long,
+        short = 'c',
+        default_value = "/etc/v6home/gateway.toml",
+        global = true
+    )]
     config: PathBuf,
     /// Where the gateway keeps generated configs, the DHCPv6 DUID and its status file.
     #[arg(long, default_value = "/var/lib/v6home/gateway", global = true)]
@@ -111,7 +116,11 @@ fn print_status(state_dir: &Path) -> anyhow::Result<()> {
         "v6home gateway (pid {}, {}) — {}",
         s.pid,
         s.config,
-        if alive { "running" } else { "NOT RUNNING (stale status)" }
+        if alive {
+            "running"
+        } else {
+            "NOT RUNNING (stale status)"
+        }
     );
     println!(
         "  tunnel   {} on {}: {} <-> PoP {}, MTU {}, {} ({} changes; probes {} sent, {} lost)",
@@ -134,7 +143,11 @@ fn print_status(state_dir: &Path) -> anyhow::Result<()> {
         s.ra_multicast,
         s.ra_unicast,
         s.rs_received,
-        if s.tunnel_up { "as configured" } else { "0 (tunnel down)" }
+        if s.tunnel_up {
+            "as configured"
+        } else {
+            "0 (tunnel down)"
+        }
     );
     println!(
         "  uptime   {} s, status updated {age} s ago",
@@ -235,11 +248,19 @@ impl v6h_gateway::metrics::Source for GatewayMetrics {
         let mut rs = Vec::new();
         let mut ra_drops = Vec::new();
         for (ifname, (_, c)) in self.ra.get() {
-            let l = |k: &str, v: &str| vec![("interface".to_string(), ifname.clone()), (k.to_string(), v.to_string())];
+            let l = |k: &str, v: &str| {
+                vec![
+                    ("interface".to_string(), ifname.clone()),
+                    (k.to_string(), v.to_string()),
+                ]
+            };
             ra_sent.push((l("kind", "multicast"), c.ra_sent_multicast as f64));
             ra_sent.push((l("kind", "unicast"), c.ra_sent_unicast as f64));
             ra_sent.push((l("kind", "final"), c.ra_sent_final as f64));
-            rs.push((vec![("interface".to_string(), ifname.clone())], c.rs_received as f64));
+            rs.push((
+                vec![("interface".to_string(), ifname.clone())],
+                c.rs_received as f64,
+            ));
             for (reason, n) in &c.drops {
                 ra_drops.push((l("reason", &format!("{reason:?}")), *n as f64));
             }
@@ -285,8 +306,11 @@ async fn serve(args: Args, config: GatewayConfig) -> anyhow::Result<()> {
     // 2. The router's own address on the LAN prefix.
     let (prefix, lan_addr) = config.lan_address();
     let nl = v6h_net::netlink::Netlink::new()?;
-    v6h_net::netlink::ignore_exists(nl.add_addr6(&config.lan.interface, lan_addr, 64, true).await)
-        .with_context(|| format!("adding {lan_addr}/64 to {}", config.lan.interface))?;
+    v6h_net::netlink::ignore_exists(
+        nl.add_addr6(&config.lan.interface, lan_addr, 64, true)
+            .await,
+    )
+    .with_context(|| format!("adding {lan_addr}/64 to {}", config.lan.interface))?;
     info!(%prefix, %lan_addr, iface = %config.lan.interface, "LAN address");
 
     // 3. The tunnel.
@@ -294,7 +318,10 @@ async fn serve(args: Args, config: GatewayConfig) -> anyhow::Result<()> {
     let aiccu = v6h_tunnel::client::load_config(&aiccu_path)?;
     let outcome = v6h_tunnel::client::tic_with_retry(&aiccu, false, u32::MAX).await?;
     let v6h_ayiya::tic::client::LoginOutcome::Tunnel(tunnel_info) = outcome else {
-        bail!("TIC gave a tunnel list, not a tunnel, for {}", aiccu.username);
+        bail!(
+            "TIC gave a tunnel list, not a tunnel, for {}",
+            aiccu.username
+        );
     };
     let running = v6h_tunnel::client::start(&aiccu, tunnel_info, true).await?;
     let info = running.info().clone();

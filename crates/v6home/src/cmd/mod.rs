@@ -3,8 +3,8 @@
 pub mod broker;
 pub mod check;
 pub mod demo;
-pub mod gateway;
 pub mod dhcp6;
+pub mod gateway;
 pub mod lab;
 pub mod privacy;
 pub mod ra;
