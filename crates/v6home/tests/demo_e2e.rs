@@ -138,21 +138,55 @@ fn check_names_the_cause_of_each_failure() {
     lab.exec_ok(Node::Host, &["nft", "delete table inet v6h_t"])
         .unwrap();
 
-    // No tunnel: stop the tunnel client on gw.
-    lab.exec_ok(Node::Gw, &["pkill", "-TERM", "-f", "tunnel start"])
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(500));
+    // No tunnel: the modem drops AYIYA; the gateway notices and withdraws the default route.
+    lab.exec_ok(
+        Node::Isp,
+        &[
+            "sh",
+            "-c",
+            "nft add table inet v6h_t && nft 'add chain inet v6h_t filt { type filter hook forward priority 0; }' && nft add rule inet v6h_t filt udp dport 5072 drop",
+        ],
+    )
+    .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while lab
+        .exec_ok(Node::Host, &["ip", "-6", "route", "show", "default"])
+        .unwrap()
+        .contains("via")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "host kept its default route"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
     let (ok, report) = check(&lab, "http://[2001:db8:ffff::80]/");
     assert!(!ok);
-    let (v, why) = verdict(&report, "ping");
+    let (v, why) = verdict(&report, "route");
     assert_eq!(v, "fail", "{why}");
+    assert!(why.contains("router lifetime 0"), "{why}");
+    let (v, why) = verdict(&report, "ra");
+    assert_eq!(v, "warn", "{why}");
+    assert!(why.contains("tunnel may be down"), "{why}");
     let (v, why) = verdict(&report, "http-literal");
     assert_eq!(v, "fail", "{why}");
 
-    // No RA: stop the RA daemon on gw (it sends its goodbye RA).
-    lab.exec_ok(Node::Gw, &["pkill", "-TERM", "-f", " ra -C"])
+    // No RA: stop the gateway on gw; it sends its goodbye RAs, then exits.
+    lab.exec_ok(Node::Gw, &["pkill", "-TERM", "-f", "gateway --config"])
         .unwrap();
-    std::thread::sleep(Duration::from_millis(500));
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while lab
+        .exec(Node::Gw, &["pgrep", "-f", "gateway --config"])
+        .unwrap()
+        .status
+        .success()
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the gateway did not exit"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
     let (ok, report) = check(&lab, "http://[2001:db8:ffff::80]/");
     assert!(!ok);
     let (v, why) = verdict(&report, "ra");
