@@ -195,3 +195,86 @@ fn check_names_the_cause_of_each_failure() {
     let (v, why) = verdict(&report, "route");
     assert_eq!(v, "fail", "{why}");
 }
+
+#[test]
+fn privacy_agent_temporary_is_the_source_toward_inet() {
+    if !need_root() {
+        return;
+    }
+    let lab = demo_kept("agent");
+    let state = lab.run_dir().join("agent-state");
+    let state = state.to_string_lossy().to_string();
+    let agent = lab
+        .spawn(
+            Node::Host,
+            &[
+                BIN,
+                "privacy",
+                "agent",
+                "--iface",
+                "eth0",
+                "--state-dir",
+                &state,
+                "--preferred-lifetime",
+                "60s",
+                "--valid-lifetime",
+                "5m",
+                "--force",
+            ],
+        )
+        .unwrap();
+    // Ask gw for an RA now rather than waiting for the next periodic one.
+    let deadline = std::time::Instant::now() + Duration::from_secs(40);
+    let temporary = loop {
+        let _ = lab.exec(Node::Host, &["rdisc6", "-1", "-w", "500", "eth0"]);
+        let routes = lab
+            .exec_ok(
+                Node::Host,
+                &["ip", "-6", "route", "show", "default", "proto", "118"],
+            )
+            .unwrap();
+        let toks: Vec<&str> = routes.split_whitespace().collect();
+        if let Some(src) = toks
+            .iter()
+            .position(|t| *t == "src")
+            .and_then(|i| toks.get(i + 1))
+        {
+            break src.to_string();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the agent installed no default route with a source:\n{}",
+            agent.log()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    // A real fetch from the IPv6 internet, through the gateway and the tunnel: the web server
+    // on inet sees the agent's temporary address.
+    let page = lab
+        .exec_ok(
+            Node::Host,
+            &[
+                "curl",
+                "-sS",
+                "--max-time",
+                "5",
+                "http://[2001:db8:ffff::80]/",
+            ],
+        )
+        .unwrap();
+    assert!(page.contains(&format!("You are {temporary}")), "{page}");
+    let log = std::fs::read_to_string(lab.http_log()).unwrap();
+    let last = log.lines().last().unwrap_or_default();
+    assert!(last.starts_with(&format!("{temporary} ")), "{last}");
+    // It is the agent's address, not one of the kernel's (whose SLAAC is now off).
+    let kernel_temps = lab
+        .exec_ok(
+            Node::Host,
+            &["ip", "-6", "-o", "addr", "show", "dev", "eth0", "temporary"],
+        )
+        .unwrap();
+    assert!(
+        !kernel_temps.contains(&format!("{temporary}/")),
+        "{kernel_temps}"
+    );
+}
