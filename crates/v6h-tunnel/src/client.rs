@@ -5,8 +5,9 @@
 //! TUN interface with the tunnel's MTU, link-local and endpoint addresses (and a default route
 //! via the PoP when `defaultroute`), and runs the AYIYA datapath on two threads with batched
 //! I/O. Beats follow `v6h_ayiya::keepalive::Keepalive` (three at start, then one per
-//! `Heartbeat_Interval`); they also re-learn the NAT mapping at the PoP. SIGTERM/SIGINT set
-//! the link down and return.
+//! `Heartbeat_Interval`); they also re-learn the NAT mapping at the PoP. After three hard
+//! send errors in a row the UDP socket is replaced by a freshly connected one. SIGTERM/SIGINT
+//! set the link down and return.
 
 use std::net::{Ipv6Addr, SocketAddr, SocketAddrV4};
 use std::path::{Path, PathBuf};
@@ -237,12 +238,58 @@ pub fn format_tunnels(list: &[TunnelListEntry]) -> String {
         .collect()
 }
 
+/// The client's connected UDP socket, replaceable when it keeps failing (e.g. the local IPv4
+/// address changed): threads pick up the new one at their next batch.
+#[derive(Debug)]
+struct SockCell {
+    cur: std::sync::RwLock<Arc<Socket>>,
+    pop: SocketAddrV4,
+    failures: std::sync::atomic::AtomicU32,
+}
+
+impl SockCell {
+    fn get(&self) -> Arc<Socket> {
+        self.cur.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Connects a fresh socket, swaps it in and shuts the old one down (which wakes the
+    /// receiving thread).
+    fn reconnect(&self) -> Result<(), ClientError> {
+        let new = Arc::new(connect_udp(self.pop)?);
+        let old = std::mem::replace(
+            &mut *self.cur.write().unwrap_or_else(|p| p.into_inner()),
+            new,
+        );
+        let _ = old.shutdown(std::net::Shutdown::Both);
+        Ok(())
+    }
+
+    /// Counts a send result; after 3 hard failures in a row, reconnects.
+    fn note(&self, r: &std::io::Result<usize>) {
+        use std::sync::atomic::Ordering::Relaxed;
+        match r {
+            Err(e) if !transient(e) => {
+                if self.failures.fetch_add(1, Relaxed) + 1 >= 3 {
+                    self.failures.store(0, Relaxed);
+                    match self.reconnect() {
+                        Ok(()) => {
+                            warn!("UDP socket kept failing ({e}); reconnected to {}", self.pop)
+                        }
+                        Err(e2) => warn!("UDP socket kept failing ({e}); reconnect failed: {e2}"),
+                    }
+                }
+            }
+            _ => self.failures.store(0, Relaxed),
+        }
+    }
+}
+
 /// A running tunnel: the TUN device, the socket and the datapath threads.
 #[derive(Debug)]
 pub struct Running {
     ifname: String,
     info: TunnelInfo,
-    sock: Arc<Socket>,
+    sock: Arc<SockCell>,
     key: SigningKey,
     noconfigure: bool,
 }
@@ -299,7 +346,11 @@ pub async fn start(
         info.id, info.ipv6_endpoint, info.prefix_len, info.ipv6_pop, info.mtu, info.ipv4_pop
     );
     let pop = SocketAddrV4::new(info.ipv4_pop, ayiya::PORT);
-    let sock = Arc::new(connect_udp(pop)?);
+    let sock = Arc::new(SockCell {
+        cur: std::sync::RwLock::new(Arc::new(connect_udp(pop)?)),
+        pop,
+        failures: std::sync::atomic::AtomicU32::new(0),
+    });
     let key = SigningKey::from_password(info.password.as_bytes());
     {
         let (tun, sock, key, id) = (tun.clone(), sock.clone(), key.clone(), info.ipv6_endpoint);
@@ -335,10 +386,12 @@ impl Running {
         let mut ka = [0u8; HEADER_LEN];
         // Wire epoch is 32-bit by protocol.
         let repr = Repr::keepalive(self.info.ipv6_endpoint, unix_now() as u32);
-        if self.key.seal(&repr, &mut ka).is_ok()
-            && let Err(e) = self.sock.send(&ka)
-        {
-            debug!("keepalive send: {e}");
+        if self.key.seal(&repr, &mut ka).is_ok() {
+            let r = self.sock.get().send(&ka);
+            if let Err(e) = &r {
+                debug!("keepalive send: {e}");
+            }
+            self.sock.note(&r);
         }
     }
 
@@ -389,8 +442,9 @@ fn transient(e: &std::io::Error) -> bool {
     )
 }
 
-fn tun_to_udp(tun: &tun_rs::SyncDevice, sock: &Socket, key: &SigningKey, identity: Ipv6Addr) {
-    let mut batch = UdpBatch::new(sock);
+fn tun_to_udp(tun: &tun_rs::SyncDevice, cell: &SockCell, key: &SigningKey, identity: Ipv6Addr) {
+    let mut sock = cell.get();
+    let mut batch = UdpBatch::new(&*sock);
     let mut b = Buffers::default();
     let mut last_warn = 0u64;
     loop {
@@ -431,7 +485,14 @@ fn tun_to_udp(tun: &tun_rs::SyncDevice, sock: &Socket, key: &SigningKey, identit
             .filter(|(buf, s)| buf.as_ref().len() == HEADROOM + **s && **s >= 40)
             .map(|(buf, _)| buf.as_ref())
             .collect();
-        if let Err(e) = batch.send_gso(&pkts, None)
+        let cur = cell.get();
+        if !Arc::ptr_eq(&cur, &sock) {
+            sock = cur;
+            batch = UdpBatch::new(&*sock);
+        }
+        let r = batch.send_gso(&pkts, None);
+        cell.note(&r);
+        if let Err(e) = r
             && !transient(&e)
         {
             let now = unix_now();
@@ -443,13 +504,19 @@ fn tun_to_udp(tun: &tun_rs::SyncDevice, sock: &Socket, key: &SigningKey, identit
     }
 }
 
-fn udp_to_tun(tun: &tun_rs::SyncDevice, sock: &Socket, key: &SigningKey, pop: Ipv6Addr) {
-    let mut rx = GroReceiver::new(sock);
+fn udp_to_tun(tun: &tun_rs::SyncDevice, cell: &SockCell, key: &SigningKey, pop: Ipv6Addr) {
+    let mut sock = cell.get();
+    let mut rx = GroReceiver::new(&*sock);
     let mut inb: Vec<tundev::PktBuf> = (0..BATCH).map(|_| tundev::PktBuf::new(65536)).collect();
     let mut segs: Vec<Segment> = Vec::with_capacity(BATCH * 64);
     let mut w = tundev::TunWriter::default();
     let mut drops = 0u64;
     loop {
+        let cur = cell.get();
+        if !Arc::ptr_eq(&cur, &sock) {
+            sock = cur;
+            rx = GroReceiver::new(&*sock);
+        }
         tundev::reset_all(&mut inb);
         if let Err(e) = rx.recv(&mut inb, &mut segs) {
             if !transient(&e) {
@@ -650,6 +717,40 @@ mod tests {
             pop_name: "pop01".into(),
         }];
         assert_eq!(format_tunnels(&l), "T1 2001:db8:2ff:1::2 ayiya pop01\n");
+    }
+
+    #[test]
+    fn socket_is_replaced_after_repeated_hard_errors() {
+        let pop = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let std::net::SocketAddr::V4(pop_addr) = pop.local_addr().unwrap() else {
+            unreachable!()
+        };
+        let cell = SockCell {
+            cur: std::sync::RwLock::new(Arc::new(connect_udp(pop_addr).unwrap())),
+            pop: pop_addr,
+            failures: std::sync::atomic::AtomicU32::new(0),
+        };
+        let first = cell.get();
+        let hard = Err(std::io::Error::from_raw_os_error(libc::EINVAL));
+        let soft = Err(std::io::Error::from_raw_os_error(libc::ECONNREFUSED));
+        cell.note(&hard);
+        cell.note(&soft);
+        cell.note(&hard);
+        cell.note(&Ok(1));
+        cell.note(&hard);
+        cell.note(&hard);
+        assert!(
+            Arc::ptr_eq(&first, &cell.get()),
+            "no reconnect before 3 hard errors in a row"
+        );
+        cell.note(&hard);
+        let second = cell.get();
+        assert!(!Arc::ptr_eq(&first, &second), "reconnected");
+        second.send(b"hello").unwrap();
+        let mut buf = [0u8; 16];
+        let n = pop.recv(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"hello");
+        assert!(first.send(b"x").is_err(), "the old socket is shut down");
     }
 
     #[test]
