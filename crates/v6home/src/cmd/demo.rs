@@ -156,6 +156,19 @@ fn scenario(lab: &Lab, daemons: &mut Daemons, started: Instant) -> anyhow::Resul
                 let text = String::from_utf8_lossy(&out.stdout).into_owned();
                 (text.contains(":3874") && text.contains(":5072")).then_some(())
             })?;
+            // Ready when it also routes the tunnel /64 and the home's /48 into its TUN.
+            wait_for(
+                "the broker's tunnel routes",
+                Duration::from_secs(10),
+                || {
+                    let routes = lab
+                        .exec_ok(Node::Pop, &["ip", "-6", "route", "show"])
+                        .ok()?;
+                    (routes.contains("2001:db8:2ff:1::/64")
+                        && routes.contains("2001:db8:1234::/48"))
+                    .then_some(())
+                },
+            )?;
             Ok(((), format!("{}:3874, {}:5072", addr::POP_V4, addr::POP_V4)))
         },
     )?;
