@@ -93,8 +93,10 @@ pub struct TunnelSection {
 pub struct LanSection {
     /// The LAN interface.
     pub interface: String,
-    /// The LAN /64, e.g. `2001:db8:1234::/64`.
-    pub prefix: String,
+    /// The LAN /64, e.g. `2001:db8:1234::/64`. Without it, the first /64 of the tunnel's
+    /// routed subnet (TIC `Routed Prefixes`) is used.
+    #[serde(default)]
+    pub prefix: Option<String>,
     /// The router's own interface identifier on the LAN prefix (default `::1`).
     #[serde(default = "default_router_iid")]
     pub router_address: Ipv6Addr,
@@ -235,32 +237,9 @@ impl GatewayConfig {
             }
             _ => {}
         }
-        let (prefix, len) = parse_prefix(&self.lan.prefix).ok_or_else(|| {
-            invalid_at(
-                "lan",
-                Some("prefix"),
-                format!(
-                    "prefix {:?} is not an IPv6 prefix like 2001:db8:1234::/64",
-                    self.lan.prefix
-                ),
-            )
-        })?;
-        if len != 64 {
-            return Err(invalid_at(
-                "lan",
-                Some("prefix"),
-                format!(
-                    "prefix {} has length {len}; SLAAC needs a /64",
-                    self.lan.prefix
-                ),
-            ));
-        }
-        if u128::from(prefix) & ((1u128 << 64) - 1) != 0 {
-            return Err(invalid_at(
-                "lan",
-                Some("prefix"),
-                format!("prefix {} has host bits set", self.lan.prefix),
-            ));
+        if let Some(lan_prefix) = &self.lan.prefix {
+            check_lan_prefix(lan_prefix)
+                .map_err(|message| invalid_at("lan", Some("prefix"), message))?;
         }
         if self.ra.radvd_conf.is_some()
             && (!self.ra.rdnss.is_empty()
@@ -353,9 +332,32 @@ impl GatewayConfig {
         Ok(())
     }
 
-    /// The LAN prefix and the router's own address on it.
+    /// Fills in the LAN prefix from the tunnel's routed subnets when `[lan] prefix` is not set:
+    /// the first /64 of the first routed prefix of length 64 or shorter.
+    pub fn resolve_lan_prefix(&mut self, routed: &[(Ipv6Addr, u8)]) -> Result<String, String> {
+        if let Some(p) = &self.lan.prefix {
+            return Ok(p.clone());
+        }
+        let (addr, _) = routed.iter().find(|(_, len)| *len <= 64).ok_or_else(|| {
+            "[lan] has no prefix and the tunnel has no routed subnet of /64 or shorter: \
+                 set `prefix` in [lan]"
+                .to_string()
+        })?;
+        let first = Ipv6Addr::from(u128::from(*addr) & !((1u128 << 64) - 1));
+        let p = format!("{first}/64");
+        check_lan_prefix(&p)?;
+        self.lan.prefix = Some(p.clone());
+        Ok(p)
+    }
+
+    /// The LAN prefix and the router's own address on it (`::` until the prefix is known).
     pub fn lan_address(&self) -> (Ipv6Addr, Ipv6Addr) {
-        let (prefix, _) = parse_prefix(&self.lan.prefix).unwrap_or((Ipv6Addr::UNSPECIFIED, 64));
+        let (prefix, _) = self
+            .lan
+            .prefix
+            .as_deref()
+            .and_then(parse_prefix)
+            .unwrap_or((Ipv6Addr::UNSPECIFIED, 64));
         let iid = u128::from(self.lan.router_address) & ((1u128 << 64) - 1);
         (prefix, Ipv6Addr::from(u128::from(prefix) | iid))
     }
@@ -407,7 +409,7 @@ impl GatewayConfig {
         }
         text.push_str(&format!(
             "    prefix {} {{\n        AdvOnLink on;\n        AdvAutonomous on;\n    }};\n",
-            self.lan.prefix
+            self.lan.prefix.as_deref().unwrap_or("::/64")
         ));
         if !ra.rdnss.is_empty() {
             let list: Vec<String> = ra.rdnss.iter().map(ToString::to_string).collect();
@@ -443,6 +445,19 @@ impl GatewayConfig {
         }
         Some(Source::Inline(text))
     }
+}
+
+/// Checks that `p` is a /64 without host bits, as SLAAC needs.
+fn check_lan_prefix(p: &str) -> Result<(), String> {
+    let (prefix, len) = parse_prefix(p)
+        .ok_or_else(|| format!("prefix {p:?} is not an IPv6 prefix like 2001:db8:1234::/64"))?;
+    if len != 64 {
+        return Err(format!("prefix {p} has length {len}; SLAAC needs a /64"));
+    }
+    if u128::from(prefix) & ((1u128 << 64) - 1) != 0 {
+        return Err(format!("prefix {p} has host bits set"));
+    }
+    Ok(())
 }
 
 /// Parses `addr/len`.
@@ -593,6 +608,36 @@ persist = true
             "# generated from gateway.toml [dhcp6]\noption domain-name-servers 2001:db8:ffff::53;\n"
         );
         assert!(c.forwarding.persist);
+    }
+
+    #[test]
+    fn the_lan_prefix_comes_from_the_routed_subnet_when_not_set() {
+        let text = INLINE.replace("prefix = \"2001:db8:1234::/64\"\n", "");
+        let mut c = GatewayConfig::parse("g.toml", &text).unwrap();
+        assert_eq!(c.lan.prefix, None);
+        let routed = [("2001:db8:1234::".parse().unwrap(), 48)];
+        assert_eq!(c.resolve_lan_prefix(&routed).unwrap(), "2001:db8:1234::/64");
+        assert_eq!(
+            c.lan_address().1,
+            "2001:db8:1234::1".parse::<Ipv6Addr>().unwrap()
+        );
+        let Source::Inline(radvd) = c.ra_source() else {
+            panic!()
+        };
+        assert!(radvd.contains("prefix 2001:db8:1234::/64 {"), "{radvd}");
+        // Nothing usable: a clear error.
+        let mut c = GatewayConfig::parse("g.toml", &text).unwrap();
+        let e = c
+            .resolve_lan_prefix(&[("2001:db8:1234::".parse().unwrap(), 96)])
+            .unwrap_err();
+        assert!(e.contains("set `prefix` in [lan]"), "{e}");
+        // An explicit prefix wins.
+        let mut c = GatewayConfig::parse("g.toml", INLINE).unwrap();
+        assert_eq!(
+            c.resolve_lan_prefix(&[("2001:db8:9999::".parse().unwrap(), 48)])
+                .unwrap(),
+            "2001:db8:1234::/64"
+        );
     }
 
     #[test]

@@ -33,6 +33,28 @@ pub const DEFAULT_METRIC: u32 = 1023;
 const SWEEP_MS: u64 = 30_000;
 /// How long an address may stay tentative before a dump decides (1 s + 1 × 1 s + 1 s).
 const DAD_DEADLINE_MS: u64 = 3000;
+/// Most routers tracked at once (each gets a default route): RAs are unauthenticated, so an
+/// on-link flood from distinct link-local sources must not grow the table without bound.
+const MAX_ROUTERS: usize = 16;
+
+/// Records an RA's router lifetime for `src` (0 = forget it); a new router is refused once
+/// [`MAX_ROUTERS`] are known. Returns false when refused.
+fn note_router(
+    routers: &mut BTreeMap<Ipv6Addr, u64>,
+    src: Ipv6Addr,
+    lifetime_s: u16,
+    now: u64,
+) -> bool {
+    if lifetime_s == 0 {
+        routers.remove(&src);
+        return true;
+    }
+    if routers.len() >= MAX_ROUTERS && !routers.contains_key(&src) {
+        return false;
+    }
+    routers.insert(src, now + u64::from(lifetime_s) * 1000);
+    true
+}
 
 /// Errors that stop the agent.
 #[derive(Debug, thiserror::Error)]
@@ -486,10 +508,8 @@ pub async fn run(cfg: AgentConfig) -> Result<(), AgentError> {
                 match ra_events(bytes, src, hop) {
                     Ok(info) => {
                         let now = boottime_ms();
-                        if info.router_lifetime > 0 {
-                            shell.routers.insert(src, now + u64::from(info.router_lifetime) * 1000);
-                        } else {
-                            shell.routers.remove(&src);
+                        if !note_router(&mut shell.routers, src, info.router_lifetime, now) {
+                            tracing::warn!(%src, max = MAX_ROUTERS, "too many routers: RA router ignored");
                         }
                         events.extend(info.prefixes);
                         shell.sync_defaults().await;
@@ -586,6 +606,26 @@ mod tests {
         }
         .emit()
         .unwrap()
+    }
+
+    #[test]
+    fn router_table_is_bounded_under_ra_flood() {
+        let mut routers = BTreeMap::new();
+        for i in 1..=1000u16 {
+            let src = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, i);
+            let accepted = note_router(&mut routers, src, 1800, 0);
+            assert_eq!(accepted, usize::from(i) <= MAX_ROUTERS, "router {i}");
+        }
+        assert_eq!(routers.len(), MAX_ROUTERS);
+        // Known routers still refresh and can leave; then a new one fits.
+        let first = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 1);
+        assert!(note_router(&mut routers, first, 60, 5000));
+        assert_eq!(routers.get(&first), Some(&65_000));
+        assert!(note_router(&mut routers, first, 0, 6000));
+        assert!(!routers.contains_key(&first));
+        let newcomer = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 2000);
+        assert!(note_router(&mut routers, newcomer, 1800, 7000));
+        assert_eq!(routers.len(), MAX_ROUTERS);
     }
 
     #[test]

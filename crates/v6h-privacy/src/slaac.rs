@@ -33,6 +33,10 @@ const NEVER: u64 = u64::MAX;
 /// Installed lifetime for an infinite prefix lifetime (spec A1: finite lifetimes only, so an
 /// agent killed with SIGKILL leaves nothing behind forever); refreshed every half of it.
 pub const FINITE_CAP: u32 = 86_400;
+/// Most /64 prefixes tracked at once. Prefixes come from unauthenticated RAs, so without a cap
+/// an on-link RA flood with distinct prefixes would make the agent add addresses (and keep
+/// state) without bound; further new prefixes are ignored until one expires.
+pub const MAX_PREFIXES: usize = 64;
 
 /// RFC 4862 §5.5.3(e): the new *remaining* valid lifetime (seconds) of a known prefix, given
 /// the advertised value and the currently remaining one (`INFINITE`-aware, `u64::MAX` = ∞).
@@ -527,6 +531,10 @@ impl<R: rand::Rng> Agent<R> {
         match self.prefixes.get_mut(&key) {
             None => {
                 if valid == 0 {
+                    return;
+                }
+                if self.prefixes.len() >= MAX_PREFIXES {
+                    tracing::warn!(%prefix, max = MAX_PREFIXES, "too many prefixes: new prefix ignored");
                     return;
                 }
                 let counter = self.counters.get(&key).copied().unwrap_or(0);

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::net::Ipv6Addr;
 use v6h_privacy::iid::{StableIdentity, is_reserved_iid};
 use v6h_privacy::slaac::{
-    Action, AddrKind, Agent, Event, INFINITE, Params, PrefixInfo, two_hour_rule,
+    Action, AddrKind, Agent, Event, INFINITE, MAX_PREFIXES, Params, PrefixInfo, two_hour_rule,
 };
 
 const P1: &str = "2001:db8:1:2::";
@@ -692,6 +692,28 @@ fn removed_addresses_are_recreated_without_counting_as_dad_failure() {
     let src = after.source.unwrap();
     assert_ne!(src, temp);
     assert!(sim.kernel.contains_key(&stable) && sim.kernel.contains_key(&src));
+}
+
+#[test]
+fn ra_flood_of_distinct_prefixes_is_bounded() {
+    let mut sim = Sim::new(Params::with_lifetimes(60, 300), 9);
+    sim.ra(P1, 30, 20);
+    for i in 0..1000u16 {
+        sim.ra(&format!("2001:db8:ff:{i:x}::"), 600, 300);
+    }
+    let snap = sim.agent.snapshot();
+    assert_eq!(snap.len(), MAX_PREFIXES);
+    assert!(
+        sim.kernel.len() <= MAX_PREFIXES * 3,
+        "{} addresses",
+        sim.kernel.len()
+    );
+    // Once a prefix expires, a new one is accepted again.
+    sim.run(40_000, 1_000_000, |_| {}, |_| {});
+    assert!(sim.prefix(P1).is_none());
+    sim.ra(P2, 600, 300);
+    assert!(sim.prefix(P2).is_some());
+    assert_eq!(sim.agent.snapshot().len(), MAX_PREFIXES);
 }
 
 #[test]

@@ -270,6 +270,26 @@ impl Stats {
     }
 }
 
+/// Most (interface, peer, field) keys remembered for rate-limiting inconsistency logs.
+const MAX_LOGGED_KEYS: usize = 1024;
+
+/// Whether an inconsistency log for `key` is due (at most one per key per minute); records it.
+/// The peer comes from unauthenticated RAs, so stale keys are pruned and the map is capped:
+/// when full of keys logged within the last minute, further new keys are not logged.
+fn rate_limit_log<K: Ord>(logged: &mut BTreeMap<K, Millis>, key: K, now: Millis) -> bool {
+    if logged.get(&key).is_some_and(|t| now < t + 60_000) {
+        return false;
+    }
+    if logged.len() >= MAX_LOGGED_KEYS && !logged.contains_key(&key) {
+        logged.retain(|_, t| now < *t + 60_000);
+        if logged.len() >= MAX_LOGGED_KEYS {
+            return false;
+        }
+    }
+    logged.insert(key, now);
+    true
+}
+
 fn new_iface(i: Interface, opts: &Options, now: Millis, seed: u64) -> Iface {
     let mut s = Scheduler::new(
         i,
@@ -370,8 +390,7 @@ pub async fn run(opts: Options, stats: Stats) -> Result<(), DaemonError> {
                         let field = format!("{what:?}");
                         let field = field.split([' ', '(']).next().unwrap_or("").to_string();
                         let key = (name.clone(), peer, field);
-                        if logged.get(&key).is_none_or(|t| now >= t + 60_000) {
-                            logged.insert(key, now);
+                        if rate_limit_log(&mut logged, key, now) {
                             warn!(iface = %name, %peer, "inconsistent RA from another router: {what:?}");
                         }
                     }
@@ -600,6 +619,22 @@ mod tests {
             debug: 0,
             upstream: None,
         }
+    }
+
+    #[test]
+    fn inconsistency_log_keys_are_bounded_under_ra_flood() {
+        let mut logged = BTreeMap::new();
+        for i in 0..10_000u32 {
+            let due = rate_limit_log(&mut logged, i, 0);
+            assert_eq!(due, (i as usize) < MAX_LOGGED_KEYS, "key {i}");
+        }
+        assert_eq!(logged.len(), MAX_LOGGED_KEYS);
+        // Same key within a minute: suppressed; after it: logged again.
+        assert!(!rate_limit_log(&mut logged, 0, 59_999));
+        assert!(rate_limit_log(&mut logged, 0, 60_000));
+        // Stale keys are pruned, so new peers are logged again and the map stays bounded.
+        assert!(rate_limit_log(&mut logged, 20_000, 61_000));
+        assert!(logged.len() <= MAX_LOGGED_KEYS);
     }
 
     #[test]

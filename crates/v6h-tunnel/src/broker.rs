@@ -159,6 +159,7 @@ impl Directory for RegistryDirectory {
                 heartbeat_interval: t.heartbeat,
                 mtu: t.mtu,
                 name: t.name.clone().unwrap_or_else(|| t.tic_id()),
+                routed: t.subnets.iter().map(|p| (p.addr(), p.len())).collect(),
             })
             .collect()
     }
@@ -280,6 +281,7 @@ pub fn run(opts: BrokerOptions) -> Result<(), BrokerError> {
             registry.clone(),
             limiter,
             table.clone(),
+            TicLimits::default(),
         ));
         let timer = tokio::spawn(timer_task(cfg.clone(), table.clone(), stop.clone()));
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
@@ -347,13 +349,36 @@ async fn timer_task(cfg: BrokerConfig, table: Arc<Mutex<PopTable>>, stop: Arc<At
     }
 }
 
+/// Resource limits of the TIC server, which anyone reaching its port can connect to.
+#[derive(Debug, Clone, Copy)]
+struct TicLimits {
+    /// Most connections served at once; further ones get `400` and are closed. Without a cap
+    /// each connection holds a task, buffers and a socket for as long as its peer likes.
+    max_connections: usize,
+    /// Longest a session may last (a real login takes well under a second). Bounds peers that
+    /// trickle lines or never read the replies, which would otherwise keep a slot forever.
+    session_timeout: Duration,
+}
+
+impl Default for TicLimits {
+    fn default() -> Self {
+        TicLimits {
+            max_connections: 256,
+            session_timeout: Duration::from_secs(300),
+        }
+    }
+}
+
 async fn tic_server(
     listener: tokio::net::TcpListener,
     cfg: BrokerConfig,
     registry: TomlRegistry,
     limiter: Arc<Mutex<LoginLimiter>>,
     table: Arc<Mutex<PopTable>>,
+    limits: TicLimits,
 ) {
+    let max_connections = limits.max_connections;
+    let slots = Arc::new(tokio::sync::Semaphore::new(max_connections));
     loop {
         let (conn, peer) = match listener.accept().await {
             Ok(x) => x,
@@ -362,6 +387,11 @@ async fn tic_server(
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             }
+        };
+        let Ok(permit) = slots.clone().try_acquire_owned() else {
+            debug!(%peer, "TIC: {max_connections} connections open; refusing");
+            let _ = conn.try_write(b"400 Too many connections\n");
+            continue;
         };
         // Reload the registry per connection so `broker tunnel add` needs no restart.
         let data = match registry.load() {
@@ -397,7 +427,17 @@ async fn tic_server(
         };
         let limiter = limiter.clone();
         tokio::spawn(async move {
-            if let Err(e) = tic_conn(conn, peer.ip(), sc, dir, limiter).await {
+            let _permit = permit;
+            let session = tic_conn(conn, peer.ip(), sc, dir, limiter);
+            let result = tokio::time::timeout(limits.session_timeout, session)
+                .await
+                .unwrap_or_else(|_| {
+                    Err(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        "session time limit",
+                    ))
+                });
+            if let Err(e) = result {
                 debug!(%peer, "TIC connection ended: {e}");
             }
         });
@@ -682,6 +722,69 @@ mod tests {
         };
         assert_eq!(l.len(), 1);
         assert!(dialogue("wrong", false).is_err());
+    }
+
+    #[tokio::test]
+    async fn tic_server_caps_concurrent_connections() {
+        use tokio::io::{AsyncBufReadExt, BufReader};
+        let path = std::env::temp_dir().join(format!(
+            "v6h-broker-cap-{}-{}.toml",
+            std::process::id(),
+            unix_now()
+        ));
+        std::fs::write(
+            &path,
+            "ipv4_pop = \"198.51.100.1\"\ntunnel_prefix = \"2001:db8:2ff::/48\"\n",
+        )
+        .unwrap();
+        let cfg = BrokerConfig::load(&path).unwrap();
+        let registry = cfg.registry(&path);
+        let table = Arc::new(Mutex::new(PopTable::new(&[], 120, None)));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let limiter = Arc::new(Mutex::new(LoginLimiter::default()));
+        let limits = TicLimits {
+            max_connections: 2,
+            session_timeout: Duration::from_secs(2),
+        };
+        let server = tokio::spawn(tic_server(listener, cfg, registry, limiter, table, limits));
+        let first_line = |c: tokio::net::TcpStream| async move {
+            let mut line = String::new();
+            let mut r = BufReader::new(c);
+            r.read_line(&mut line).await.unwrap();
+            (line, r)
+        };
+        let (g1, c1) = first_line(tokio::net::TcpStream::connect(addr).await.unwrap()).await;
+        let (g2, _c2) = first_line(tokio::net::TcpStream::connect(addr).await.unwrap()).await;
+        assert!(
+            g1.starts_with("200") && g2.starts_with("200"),
+            "{g1:?} {g2:?}"
+        );
+        let (g3, _) = first_line(tokio::net::TcpStream::connect(addr).await.unwrap()).await;
+        assert_eq!(g3, "400 Too many connections\n");
+        // Closing one frees its slot.
+        drop(c1);
+        let mut admitted = false;
+        for _ in 0..50 {
+            let (g, _c) = first_line(tokio::net::TcpStream::connect(addr).await.unwrap()).await;
+            if g.starts_with("200") {
+                admitted = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(admitted);
+        // A peer that stays silent is cut off by the session limit, well before the idle one.
+        let (g, mut idle) = first_line(tokio::net::TcpStream::connect(addr).await.unwrap()).await;
+        assert!(g.starts_with("200"), "{g:?}");
+        let mut rest = String::new();
+        let n = tokio::time::timeout(Duration::from_secs(10), idle.read_line(&mut rest))
+            .await
+            .expect("closed by the session limit")
+            .unwrap();
+        assert_eq!(n, 0, "{rest:?}");
+        server.abort();
+        let _ = std::fs::remove_file(&path);
     }
 
     #[test]

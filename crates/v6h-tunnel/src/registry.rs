@@ -379,6 +379,28 @@ pub fn allocate(data: &RegistryData, from: Prefix6) -> Result<(u32, Prefix6), Re
     Err(RegistryError::Exhausted(from))
 }
 
+/// The tunnel `req` asks for, with the next free id and prefix of `data`; its owner must exist.
+fn new_tunnel(data: &RegistryData, req: &NewTunnel) -> Result<Tunnel, RegistryError> {
+    if data.user(&req.owner).is_none() {
+        return Err(RegistryError::Invalid(format!(
+            "unknown user {:?}",
+            req.owner
+        )));
+    }
+    let (id, prefix) = allocate(data, req.from)?;
+    Ok(Tunnel {
+        id,
+        owner: req.owner.clone(),
+        prefix,
+        subnets: req.subnets.clone(),
+        mtu: req.mtu,
+        heartbeat: req.heartbeat,
+        password: req.password.clone().unwrap_or_else(random_password),
+        admin: AdminState::Enabled,
+        name: None,
+    })
+}
+
 impl Registry for TomlRegistry {
     fn load(&self) -> Result<RegistryData, RegistryError> {
         let t = self.read_table()?;
@@ -389,25 +411,7 @@ impl Registry for TomlRegistry {
     fn add_tunnel(&self, req: &NewTunnel) -> Result<Tunnel, RegistryError> {
         let mut table = self.read_table()?;
         let mut file = self.entries(&table)?;
-        let data = validate(&file.user, &file.tunnel)?;
-        if data.user(&req.owner).is_none() {
-            return Err(RegistryError::Invalid(format!(
-                "unknown user {:?}",
-                req.owner
-            )));
-        }
-        let (id, prefix) = allocate(&data, req.from)?;
-        let t = Tunnel {
-            id,
-            owner: req.owner.clone(),
-            prefix,
-            subnets: req.subnets.clone(),
-            mtu: req.mtu,
-            heartbeat: req.heartbeat,
-            password: req.password.clone().unwrap_or_else(random_password),
-            admin: AdminState::Enabled,
-            name: None,
-        };
+        let t = new_tunnel(&validate(&file.user, &file.tunnel)?, req)?;
         file.tunnel.push(t.clone());
         validate(&file.user, &file.tunnel)?;
         let tunnels = toml::Value::try_from(&file.tunnel).map_err(|e| RegistryError::Parse {
@@ -452,25 +456,7 @@ impl Registry for MemRegistry {
     }
     fn add_tunnel(&self, req: &NewTunnel) -> Result<Tunnel, RegistryError> {
         let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        let data = validate(&g.0, &g.1)?;
-        if data.user(&req.owner).is_none() {
-            return Err(RegistryError::Invalid(format!(
-                "unknown user {:?}",
-                req.owner
-            )));
-        }
-        let (id, prefix) = allocate(&data, req.from)?;
-        let t = Tunnel {
-            id,
-            owner: req.owner.clone(),
-            prefix,
-            subnets: req.subnets.clone(),
-            mtu: req.mtu,
-            heartbeat: req.heartbeat,
-            password: req.password.clone().unwrap_or_else(random_password),
-            admin: AdminState::Enabled,
-            name: None,
-        };
+        let t = new_tunnel(&validate(&g.0, &g.1)?, req)?;
         let mut tunnels = g.1.clone();
         tunnels.push(t.clone());
         validate(&g.0, &tunnels)?;

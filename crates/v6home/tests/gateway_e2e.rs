@@ -71,8 +71,8 @@ fn setup(prefix: &str) -> Setup {
 [tunnel]
 aiccu_conf = "aiccu.conf"
 [lan]
+# No prefix: the first /64 of the tunnel's routed subnet (2001:db8:1234::/48 from TIC).
 interface = "eth0"
-prefix = "2001:db8:1234::/64"
 [ra]
 rdnss = ["2001:db8:ffff::53"]
 router_lifetime = 90

@@ -352,6 +352,28 @@ pub struct TunnelInfo {
     pub mtu: u16,
     /// `Tunnel Name` (free text).
     pub name: String,
+    /// `Routed Prefixes`: the subnets routed to the client (a v6home key; AICCU's parser
+    /// ignores it, and no AICCU title is a prefix of it). Empty when not sent.
+    pub routed: Vec<(Ipv6Addr, u8)>,
+}
+
+/// The v6home extension key listing the routed subnets, space-separated `addr/len`.
+pub const ROUTED_KEY: &str = "Routed Prefixes";
+
+fn parse_routed(value: &str) -> Result<Vec<(Ipv6Addr, u8)>, TicError> {
+    value
+        .split_whitespace()
+        .map(|item| {
+            let (a, l) = item.split_once('/').ok_or_else(|| bad(ROUTED_KEY, item))?;
+            let addr: Ipv6Addr = a.parse().map_err(|_| bad(ROUTED_KEY, item))?;
+            let len: u8 = l
+                .parse()
+                .ok()
+                .filter(|l| *l <= 128)
+                .ok_or_else(|| bad(ROUTED_KEY, item))?;
+            Ok((addr, len))
+        })
+        .collect()
 }
 
 /// The keys in the order the formatter writes them. None is a prefix of another.
@@ -425,6 +447,7 @@ impl TunnelInfo {
         lines: I,
     ) -> Result<TunnelInfo, TicError> {
         let mut vals: [Option<&'a str>; 14] = [None; 14];
+        let mut routed = None;
         for raw in lines {
             let line = raw.trim_end_matches(['\r', '\n', '\t', ' ']);
             let Some((key, value)) = line.split_once(": ") else {
@@ -432,6 +455,8 @@ impl TunnelInfo {
             };
             if let Some(i) = KEYS.iter().position(|t| key.starts_with(t)) {
                 vals[i] = Some(value);
+            } else if key == ROUTED_KEY {
+                routed = Some(value);
             }
         }
         let req = |i: usize| vals[i].ok_or(TicError::MissingKey(KEYS[i]));
@@ -461,6 +486,7 @@ impl TunnelInfo {
             heartbeat_interval: num("Heartbeat_Interval", vals[11])?,
             mtu: num("Tunnel MTU", vals[12])?,
             name: opt(13).to_string(),
+            routed: routed.map(parse_routed).transpose()?.unwrap_or_default(),
         })
     }
 
@@ -501,11 +527,19 @@ impl TunnelInfo {
             self.mtu.to_string(),
             self.name.clone(),
         ];
-        let lines: Vec<String> = KEYS
+        let mut lines: Vec<String> = KEYS
             .iter()
             .zip(values)
             .map(|(k, v)| format!("{k}: {v}"))
             .collect();
+        if !self.routed.is_empty() {
+            let list: Vec<String> = self
+                .routed
+                .iter()
+                .map(|(a, l)| format!("{a}/{l}"))
+                .collect();
+            lines.push(format!("{ROUTED_KEY}: {}", list.join(" ")));
+        }
         let size: usize = lines.iter().map(|l| l.len() + 1).sum::<usize>() + 80;
         if size >= MAX_BLOCK_LEN {
             return Err(TicError::BlockTooLarge(size));

@@ -28,6 +28,7 @@ fn sample_tunnel(id: &str) -> TunnelInfo {
         heartbeat_interval: 60,
         mtu: 1280,
         name: "My First Tunnel".into(),
+        routed: Vec::new(),
     }
 }
 
@@ -700,6 +701,7 @@ fn arb_tunnel() -> impl Strategy<Value = TunnelInfo> {
                 heartbeat_interval: hb,
                 mtu,
                 name: name.trim().to_string(),
+                routed: Vec::new(),
             },
         )
 }
@@ -760,4 +762,30 @@ proptest! {
         }
         let _ = TunnelInfo::parse_lines(lines.iter().map(String::as_str));
     }
+}
+
+#[test]
+fn routed_prefixes_round_trip_and_are_invisible_to_aiccu_titles() {
+    let t = TunnelInfo {
+        routed: vec![("2001:db8:1234::".parse().unwrap(), 48)],
+        ..sample_tunnel("T1")
+    };
+    let lines = t.format_lines().unwrap();
+    assert_eq!(lines.last().unwrap(), "Routed Prefixes: 2001:db8:1234::/48");
+    // No AICCU title is a prefix of the key, so AICCU ignores the line.
+    assert!(!KEYS.iter().any(|k| ROUTED_KEY.starts_with(k)));
+    let back = TunnelInfo::parse_lines(lines.iter().map(String::as_str)).unwrap();
+    assert_eq!(back, t);
+    // Without the key: empty, as from a SixXS server.
+    let plain: Vec<&str> = lines[..lines.len() - 1]
+        .iter()
+        .map(String::as_str)
+        .collect();
+    assert!(TunnelInfo::parse_lines(plain).unwrap().routed.is_empty());
+    let mut bad_lines: Vec<&str> = lines[..lines.len() - 1]
+        .iter()
+        .map(String::as_str)
+        .collect();
+    bad_lines.push("Routed Prefixes: 2001:db8::/200");
+    assert!(TunnelInfo::parse_lines(bad_lines).is_err());
 }

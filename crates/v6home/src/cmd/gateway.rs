@@ -287,7 +287,7 @@ impl v6h_gateway::metrics::Source for GatewayMetrics {
     }
 }
 
-async fn serve(args: Args, config: GatewayConfig) -> anyhow::Result<()> {
+async fn serve(args: Args, mut config: GatewayConfig) -> anyhow::Result<()> {
     let started = Instant::now();
     let state_dir = args.state_dir.clone();
     std::fs::create_dir_all(&state_dir)
@@ -303,17 +303,7 @@ async fn serve(args: Args, config: GatewayConfig) -> anyhow::Result<()> {
         info!(path = %p.display(), "forwarding persisted");
     }
 
-    // 2. The router's own address on the LAN prefix.
-    let (prefix, lan_addr) = config.lan_address();
-    let nl = v6h_net::netlink::Netlink::new()?;
-    v6h_net::netlink::ignore_exists(
-        nl.add_addr6(&config.lan.interface, lan_addr, 64, true)
-            .await,
-    )
-    .with_context(|| format!("adding {lan_addr}/64 to {}", config.lan.interface))?;
-    info!(%prefix, %lan_addr, iface = %config.lan.interface, "LAN address");
-
-    // 3. The tunnel.
+    // 3. The tunnel (first: the LAN prefix may come from it).
     let aiccu_path = materialise(&config.tunnel_source(), &state_dir, "aiccu.conf")?;
     let aiccu = v6h_tunnel::client::load_config(&aiccu_path)?;
     let outcome = v6h_tunnel::client::tic_with_retry(&aiccu, false, u32::MAX).await?;
@@ -329,6 +319,20 @@ async fn serve(args: Args, config: GatewayConfig) -> anyhow::Result<()> {
     let running = Arc::new(running);
     info!(tunnel = %info.id, "tunnel up after {} ms", started.elapsed().as_millis());
 
+    // 2. The LAN prefix (from [lan], or the tunnel's routed subnet) and the router's own
+    // address on it.
+    let lan_prefix = config
+        .resolve_lan_prefix(&info.routed)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", args.config.display()))?;
+    let (prefix, lan_addr) = config.lan_address();
+    let nl = v6h_net::netlink::Netlink::new()?;
+    v6h_net::netlink::ignore_exists(
+        nl.add_addr6(&config.lan.interface, lan_addr, 64, true)
+            .await,
+    )
+    .with_context(|| format!("adding {lan_addr}/64 to {}", config.lan.interface))?;
+    info!(%prefix, %lan_addr, iface = %config.lan.interface, "LAN address");
+
     let live = Arc::new(Live::default());
     {
         let mut s = live.status.lock().unwrap_or_else(|e| e.into_inner());
@@ -342,7 +346,7 @@ async fn serve(args: Args, config: GatewayConfig) -> anyhow::Result<()> {
             tunnel_mtu: info.mtu,
             tunnel_up: true,
             lan_interface: config.lan.interface.clone(),
-            lan_prefix: config.lan.prefix.clone(),
+            lan_prefix: lan_prefix.clone(),
             lan_address: lan_addr.to_string(),
             started_unix: unix_now(),
             ..Status::default()
@@ -396,6 +400,7 @@ async fn serve(args: Args, config: GatewayConfig) -> anyhow::Result<()> {
                 config_path: materialise(&source, &state_dir, "dhcp6s.conf")?,
                 interfaces: vec![config.lan.interface.clone()],
                 duid_file: state_dir.join("dhcp6s_duid"),
+                lease_file: state_dir.join("dhcp6-leases"),
                 import_dhcp6s_duid: None,
                 port: 547,
             };
@@ -467,7 +472,7 @@ async fn serve(args: Args, config: GatewayConfig) -> anyhow::Result<()> {
         "gateway ready in {} ms: tunnel {} on {tunnel_if}, LAN {} on {}",
         started.elapsed().as_millis(),
         info.id,
-        config.lan.prefix,
+        lan_prefix,
         config.lan.interface
     );
     let watchdog = watchdog_interval().map(|every| {
