@@ -6,6 +6,12 @@
 //! regenerated; imported from dhcp6s's `dhcp6s_duid` when present). SIGHUP reloads the
 //! configuration and keeps the old one if the new one is invalid; SIGUSR1 logs the counters;
 //! SIGTERM/SIGINT stop the daemon.
+//!
+//! With pools or host reservations configured the daemon is stateful: leases come from
+//! [`crate::stateful::EngineBindings`], are restored from the lease journal at start, and each
+//! batch's lease changes are group-committed to the journal; a batch's replies are sent only
+//! once its commit is on disk (the next batch is processed meanwhile). Without pools the
+//! stateless path sends at once.
 
 use std::io::{IoSlice, IoSliceMut};
 use std::net::{Ipv6Addr, SocketAddrV6};
@@ -25,10 +31,18 @@ use tokio::signal::unix::{SignalKind, signal};
 
 use crate::config::{Config, ConfigError, Warning};
 use crate::duid;
-use crate::server::{ALL_SERVERS_AND_RELAYS, DropReason, LinkInfo, Reply, Server};
+use crate::server::{
+    ALL_SERVERS_AND_RELAYS, Bindings, DropReason, IaContext, LinkInfo, NoBindings, Reply, Server,
+};
+use crate::stateful::{EngineBindings, StatefulError, engine_config};
+use crate::wire::DhcpOption;
+use v6h_lease::store::CommitTicket;
+use v6h_lease::{JournalStore, LeaseStore, StoreError};
 
 /// Default location of the server DUID.
 pub const DEFAULT_DUID_FILE: &str = "/var/lib/v6home/dhcp6-duid";
+/// Default location of the lease journal.
+pub const DEFAULT_LEASE_FILE: &str = "/var/lib/v6home/dhcp6-leases.journal";
 /// Where dhcp6s keeps its DUID (imported on first start).
 pub const DHCP6S_DUID_FILE: &str = "/var/lib/dhcpv6/dhcp6s_duid";
 
@@ -65,6 +79,12 @@ pub enum DaemonError {
     /// No interface was given.
     #[error("no interface given: name at least one interface to serve")]
     NoInterfaces,
+    /// The pools or reservations are invalid.
+    #[error(transparent)]
+    Stateful(#[from] StatefulError),
+    /// The lease store could not be opened.
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
 fn io_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> DaemonError {
@@ -85,6 +105,99 @@ pub struct DaemonOptions {
     pub import_dhcp6s_duid: Option<PathBuf>,
     /// Port to bind (547; tests may use another).
     pub port: u16,
+    /// Lease journal, used when pools or reservations are configured.
+    pub lease_file: PathBuf,
+}
+
+/// What the receive loop needs from the lease service besides [`Bindings`].
+trait Service: Bindings {
+    /// Queues the lease changes of the batch for the journal; the batch's replies are sent
+    /// only once the returned ticket completes. `None`: nothing to commit.
+    fn submit(&mut self) -> Option<CommitTicket>;
+    /// Applies a reloaded configuration to the pools.
+    fn reload(&mut self, now: u64, cfg: &Config, served: &[String]) -> Result<(), String>;
+    /// Current time in the service's clock, given the daemon start.
+    fn now(&self, start: Instant) -> u64;
+}
+
+impl Service for NoBindings {
+    fn submit(&mut self) -> Option<CommitTicket> {
+        None
+    }
+    fn reload(&mut self, _now: u64, cfg: &Config, served: &[String]) -> Result<(), String> {
+        match engine_config(cfg, served) {
+            Ok(None) => Ok(()),
+            Ok(Some(_)) => Err("pools added: restart the server to serve them".into()),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+    fn now(&self, start: Instant) -> u64 {
+        start.elapsed().as_secs()
+    }
+}
+
+/// Waits until `ticket`'s leases are on disk, then sends `replies`; a failed commit drops them.
+fn send_durable(
+    io: &mut BatchIo,
+    fd: i32,
+    ticket: Option<CommitTicket>,
+    replies: &[Reply],
+    send_failures: &mut u64,
+) {
+    if let Some(t) = ticket
+        && let Err(e) = t.wait()
+    {
+        tracing::error!(error = %e, dropped = replies.len(), "lease commit failed; replies not sent");
+        return;
+    }
+    let failed = io.send(fd, replies);
+    if failed > 0 {
+        *send_failures += u64::try_from(failed).unwrap_or(u64::MAX);
+        tracing::debug!(failed, total = *send_failures, "replies not sent");
+    }
+}
+
+/// The stateful service: engine plus lease journal, committed before every Reply.
+struct Durable {
+    bindings: EngineBindings,
+    store: JournalStore,
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+impl Bindings for Durable {
+    fn answer_ia(&mut self, now: u64, ctx: &IaContext<'_>, ia: &DhcpOption) -> Option<DhcpOption> {
+        self.bindings.answer_ia(now, ctx, ia)
+    }
+    fn confirm(&mut self, now: u64, link: &str, addrs: &[Ipv6Addr]) -> Option<bool> {
+        self.bindings.confirm(now, link, addrs)
+    }
+}
+
+impl Service for Durable {
+    fn submit(&mut self) -> Option<CommitTicket> {
+        let changes = self.bindings.take_changes();
+        (!changes.is_empty()).then(|| self.store.submit(changes))
+    }
+    fn reload(&mut self, now: u64, cfg: &Config, served: &[String]) -> Result<(), String> {
+        match engine_config(cfg, served) {
+            Ok(Some(ec)) => self
+                .bindings
+                .engine()
+                .reload(now, ec)
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
+            Ok(None) => Err("pools removed: restart the server to stop serving them".into()),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+    fn now(&self, _start: Instant) -> u64 {
+        unix_now()
+    }
 }
 
 /// Detaches from the terminal (fork, setsid) like dhcp6s without `-f`. Call it before any
@@ -375,11 +488,38 @@ pub async fn run(opts: DaemonOptions) -> Result<(), DaemonError> {
         opts.import_dhcp6s_duid.as_deref(),
         &opts.interfaces,
     )?;
-    let mut server = Server::stateless(duid, cfg);
-    for (name, ix) in opts.interfaces.iter().zip(&ifindexes) {
+    match engine_config(&cfg, &opts.interfaces)? {
+        None => serve(&opts, &ifindexes, Server::stateless(duid, cfg)).await,
+        Some(ec) => {
+            let mut bindings = EngineBindings::new(ec)?;
+            let store = JournalStore::open(&opts.lease_file)?;
+            let now = unix_now();
+            let report = bindings.engine().restore(now, store.load());
+            store.commit(bindings.take_changes())?;
+            tracing::info!(
+                file = %opts.lease_file.display(),
+                loaded = report.loaded,
+                expired = report.expired,
+                conflicts = report.conflicts,
+                unknown_link = report.unknown_link,
+                "leases restored"
+            );
+            let server = Server::new(duid, cfg, Durable { bindings, store });
+            serve(&opts, &ifindexes, server).await
+        }
+    }
+}
+
+/// The receive loop for one kind of service.
+async fn serve<B: Service>(
+    opts: &DaemonOptions,
+    ifindexes: &[u32],
+    mut server: Server<B>,
+) -> Result<(), DaemonError> {
+    for (name, ix) in opts.interfaces.iter().zip(ifindexes) {
         server.add_link(*ix, name);
     }
-    let sock = open_socket(opts.port, &ifindexes)?;
+    let sock = open_socket(opts.port, ifindexes)?;
     let udp =
         UdpSocket::from_std(std::net::UdpSocket::from(sock)).map_err(io_err("register socket"))?;
     let mut hup = signal(SignalKind::hangup()).map_err(io_err("SIGHUP handler"))?;
@@ -394,7 +534,8 @@ pub async fn run(opts: DaemonOptions) -> Result<(), DaemonError> {
     );
     let start = Instant::now();
     let mut io = BatchIo::new();
-    let mut replies: Vec<Reply> = Vec::with_capacity(BATCH);
+    // Replies of the last batch, waiting for its lease commit.
+    let mut pending: Option<(Option<CommitTicket>, Vec<Reply>)> = None;
     let mut send_failures: u64 = 0;
     loop {
         tokio::select! {
@@ -405,20 +546,34 @@ pub async fn run(opts: DaemonOptions) -> Result<(), DaemonError> {
                 loop {
                     match udp.try_io(Interest::READABLE, || io.recv(fd)) {
                         Ok(_) => {
-                            let now = start.elapsed().as_secs();
-                            replies.clear();
+                            let now = server.bindings().now(start);
+                            let mut replies: Vec<Reply> = Vec::with_capacity(BATCH);
                             for (i, (len, link)) in io.meta.iter().enumerate() {
                                 let data = io.bufs.get(i).and_then(|b| b.get(..*len)).unwrap_or_default();
                                 replies.extend(server.handle(now, data, link));
                             }
-                            let failed = io.send(fd, &replies);
-                            if failed > 0 {
-                                send_failures += u64::try_from(failed).unwrap_or(u64::MAX);
-                                tracing::debug!(failed, total = send_failures, "replies not sent");
+                            // Pipelined group commit: this batch's leases go to the journal
+                            // while the previous batch's replies wait for their own commit.
+                            let ticket = server.bindings().submit();
+                            if let Some((t, r)) = pending.take() {
+                                send_durable(&mut io, fd, t, &r, &mut send_failures);
+                            }
+                            if ticket.is_some() {
+                                pending = Some((ticket, replies));
+                            } else {
+                                send_durable(&mut io, fd, None, &replies, &mut send_failures);
                             }
                         }
-                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                            if let Some((t, r)) = pending.take() {
+                                send_durable(&mut io, fd, t, &r, &mut send_failures);
+                            }
+                            break;
+                        }
                         Err(e) => {
+                            if let Some((t, r)) = pending.take() {
+                                send_durable(&mut io, fd, t, &r, &mut send_failures);
+                            }
                             tracing::warn!(error = %e, "recvmmsg failed");
                             break;
                         }
@@ -430,8 +585,14 @@ pub async fn run(opts: DaemonOptions) -> Result<(), DaemonError> {
                     Ok((cfg, warnings)) => {
                         log_warnings(&warnings);
                         check_interfaces(&cfg, &opts.interfaces);
-                        server.set_config(cfg);
-                        tracing::info!(file = %opts.config_path.display(), "configuration reloaded");
+                        let now = server.bindings().now(start);
+                        match server.bindings().reload(now, &cfg, &opts.interfaces) {
+                            Ok(()) => {
+                                server.set_config(cfg);
+                                tracing::info!(file = %opts.config_path.display(), "configuration reloaded");
+                            }
+                            Err(e) => tracing::error!(error = %e, "reload failed; keeping the old configuration"),
+                        }
                     }
                     Err(e) => tracing::error!(error = %e, "reload failed; keeping the old configuration"),
                 }

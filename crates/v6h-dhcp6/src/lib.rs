@@ -3,7 +3,8 @@
 //! that binds UDP port 547 on the served interfaces.
 //!
 //! Layers, from pure to IO: [`wire`] (codec), [`duid`] (server DUIDs), [`config`]
-//! (configuration model and parsers), [`server`] (protocol logic), [`daemon`] (sockets,
+//! (configuration model and parsers), [`server`] (protocol logic), [`stateful`] (leases
+//! from `v6h-lease` behind the server's `Bindings`), [`daemon`] (sockets,
 //! signals, state directory).
 
 #![forbid(unsafe_code)]
@@ -12,4 +13,5 @@ pub mod config;
 pub mod daemon;
 pub mod duid;
 pub mod server;
+pub mod stateful;
 pub mod wire;

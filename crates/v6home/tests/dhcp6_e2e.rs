@@ -654,3 +654,492 @@ fn one_process_serves_two_interfaces() {
         );
     }
 }
+
+// ---- Stateful service (IA_NA and IA_PD with durable leases) ----
+
+/// A stateful TOML config for the lab: addresses from a pool in the LAN /64, /56s from the
+/// routed /48 except the LAN's /56, with the given preferred/valid lifetimes.
+fn stateful_conf(dir: &Path, preferred: u32, valid: u32) -> PathBuf {
+    let path = dir.join("stateful.toml");
+    std::fs::write(
+        &path,
+        format!(
+            r#"[options]
+dns_servers = ["{DNS}"]
+
+[[interface]]
+name = "eth0"
+address_pools = [{{ pool = "lan", preferred = {preferred}, valid = {valid} }}]
+
+[[interface.pd_pool]]
+prefix = "2001:db8:1234::/48"
+delegated_len = 56
+exclude = ["2001:db8:1234::/56"]
+preferred = {preferred}
+valid = {valid}
+
+[[pool]]
+name = "lan"
+start = "2001:db8:1234::1000"
+end = "2001:db8:1234::1fff"
+"#
+        ),
+    )
+    .unwrap();
+    path
+}
+
+/// Starts the stateful server on gw's eth0 with `conf`, the DUID and lease files in `dir`.
+fn spawn_stateful(lab: &Lab, dir: &Path, conf: &Path) -> LabChild {
+    let duid = dir.join("server-duid");
+    let leases = dir.join("leases.journal");
+    let server = lab
+        .spawn(
+            Node::Gw,
+            &[
+                env!("CARGO_BIN_EXE_v6home"),
+                "--log-level",
+                "info",
+                "dhcp6",
+                "-f",
+                "-c",
+                conf.to_str().unwrap(),
+                "--duid-file",
+                duid.to_str().unwrap(),
+                "--no-import-dhcp6s-duid",
+                "--lease-file",
+                leases.to_str().unwrap(),
+                "eth0",
+            ],
+        )
+        .expect("spawn server");
+    server
+        .wait_for_log("listening", Duration::from_secs(10))
+        .expect("server up");
+    server
+}
+
+fn stateful_setup(tag: &str, preferred: u32, valid: u32) -> Setup {
+    let lab = Lab::up(&v6h_lab::unique_name(tag)).expect("lab up");
+    let dir = lab.run_dir().join(format!("dhcp6-{tag}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let gw_ll = link_local(&lab, Node::Gw);
+    link_local(&lab, Node::Host);
+    let conf = stateful_conf(&dir, preferred, valid);
+    let server = spawn_stateful(&lab, &dir, &conf);
+    Setup {
+        lab,
+        dir,
+        server,
+        gw_ll,
+    }
+}
+
+/// Starts `dhclient -6` on host (extra flags in `flags`), logging each script run's env.
+fn spawn_dhclient(s: &Setup, tag: &str, flags: &[&str], secs: u32) -> (LabChild, PathBuf) {
+    let (script, log) = write_env_script(&s.dir, &format!("dhclient-{tag}"));
+    let lf = s.dir.join(format!("{tag}.leases"));
+    let pf = s.dir.join(format!("{tag}.pid"));
+    let secs = secs.to_string();
+    let mut args = vec!["timeout", secs.as_str(), "dhclient", "-6", "-v", "-d"];
+    args.extend_from_slice(flags);
+    args.extend_from_slice(&[
+        "-D",
+        "LL",
+        "-lf",
+        lf.to_str().unwrap(),
+        "-pf",
+        pf.to_str().unwrap(),
+        "-sf",
+        script.to_str().unwrap(),
+        "eth0",
+    ]);
+    let client = s.lab.spawn(Node::Host, &args).unwrap();
+    (client, log)
+}
+
+/// The value of `var` in the first script run whose `reason` is `reason`.
+fn env_var(log: &Path, reason: &str, var: &str) -> Option<String> {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    text.split("----").find_map(|block| {
+        let mut lines = block.lines();
+        if !block.lines().any(|l| l == format!("reason={reason}")) {
+            return None;
+        }
+        lines.find_map(|l| l.strip_prefix(&format!("{var}=")).map(str::to_owned))
+    })
+}
+
+fn in_lan_pool(a: Ipv6Addr) -> bool {
+    let lo: Ipv6Addr = "2001:db8:1234::1000".parse().unwrap();
+    let hi: Ipv6Addr = "2001:db8:1234::1fff".parse().unwrap();
+    (u128::from(lo)..=u128::from(hi)).contains(&u128::from(a))
+}
+
+/// `v6home dhcp6 leases --json` on the lease file of `s`.
+fn leases_json(s: &Setup) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_v6home"))
+        .args(["dhcp6", "leases", "--json", "--lease-file"])
+        .arg(s.dir.join("leases.journal"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn dhclient_gets_an_address_from_the_pool() {
+    if skip() {
+        return;
+    }
+    let s = stateful_setup("dsna", 3600, 7200);
+    let (client, log) = spawn_dhclient(&s, "na", &["-1"], 20);
+    let ok = wait_file_contains(&log, "reason=BOUND6", 20);
+    let addr = env_var(&log, "BOUND6", "new_ip6_address");
+    assert!(
+        ok && addr.is_some(),
+        "dhclient got no address.\nclient log:\n{}\nenv:\n{}\nserver log:\n{}",
+        client.log(),
+        std::fs::read_to_string(&log).unwrap_or_default(),
+        s.server.log()
+    );
+    let addr: Ipv6Addr = addr.unwrap().parse().unwrap();
+    assert!(in_lan_pool(addr), "{addr} is not from the pool");
+    // The lease is in the journal, and the listing shows it.
+    let json = leases_json(&s);
+    assert!(json.contains(&addr.to_string()), "{json}");
+}
+
+#[test]
+fn dhclient_gets_a_56_from_the_pd_pool() {
+    if skip() {
+        return;
+    }
+    let s = stateful_setup("dspd", 3600, 7200);
+    let (client, log) = spawn_dhclient(&s, "pd", &["-1", "-P"], 20);
+    let ok = wait_file_contains(&log, "reason=BOUND6", 20);
+    let prefix = env_var(&log, "BOUND6", "new_ip6_prefix");
+    assert!(
+        ok && prefix.is_some(),
+        "dhclient got no prefix.\nclient log:\n{}\nenv:\n{}\nserver log:\n{}",
+        client.log(),
+        std::fs::read_to_string(&log).unwrap_or_default(),
+        s.server.log()
+    );
+    let prefix = prefix.unwrap();
+    let (a, len) = prefix.split_once('/').unwrap();
+    let a: Ipv6Addr = a.parse().unwrap();
+    assert_eq!(len, "56", "{prefix}");
+    let seg = a.segments();
+    assert_eq!(
+        seg[..3],
+        [0x2001, 0xdb8, 0x1234],
+        "{prefix} not from the /48"
+    );
+    assert_ne!(seg[3] & 0xff00, 0, "{prefix} overlaps the LAN's /56");
+    assert!(leases_json(&s).contains(&prefix), "{}", leases_json(&s));
+}
+
+#[test]
+fn renew_after_server_restart_keeps_the_lease() {
+    if skip() {
+        return;
+    }
+    // T1 = 10 s: the client renews soon after the server is killed and restarted.
+    let mut s = stateful_setup("dsrs", 20, 60);
+    let (client, log) = spawn_dhclient(&s, "rs", &[], 60);
+    assert!(
+        wait_file_contains(&log, "reason=BOUND6", 20),
+        "no lease.\nclient log:\n{}\nserver log:\n{}",
+        client.log(),
+        s.server.log()
+    );
+    let bound = env_var(&log, "BOUND6", "new_ip6_address").unwrap();
+    // Crash the server (no clean shutdown) and start it again on the same lease file.
+    s.server.signal(nix::sys::signal::Signal::SIGKILL).unwrap();
+    s.server.wait_timeout(Duration::from_secs(5)).unwrap();
+    let conf = s.dir.join("stateful.toml");
+    s.server = spawn_stateful(&s.lab, &s.dir, &conf);
+    s.server
+        .wait_for_log("leases restored", Duration::from_secs(5))
+        .unwrap();
+    let ok = wait_file_contains(&log, "reason=RENEW6", 30);
+    assert!(
+        ok,
+        "no renewal.\nclient log:\n{}\nenv:\n{}\nserver log:\n{}",
+        client.log(),
+        std::fs::read_to_string(&log).unwrap_or_default(),
+        s.server.log()
+    );
+    assert_eq!(
+        env_var(&log, "RENEW6", "new_ip6_address").as_deref(),
+        Some(bound.as_str()),
+        "the renewed address differs"
+    );
+    assert!(client.log().contains("RCV: Reply"), "{}", client.log());
+}
+
+#[test]
+fn wide_dhcp6c_gets_an_address_and_a_prefix() {
+    if skip() {
+        return;
+    }
+    let s = stateful_setup("dsw", 3600, 7200);
+    let (script, _log) = write_env_script(&s.dir, "dhcp6c-s");
+    let conf = s.dir.join("dhcp6c.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "interface eth0 {{ send ia-na 1; send ia-pd 2; script \"{}\"; }};\n\
+             id-assoc na 1 {{ }};\n\
+             id-assoc pd 2 {{ prefix-interface lo {{ sla-id 1; sla-len 8; }}; }};\n",
+            script.display()
+        ),
+    )
+    .unwrap();
+    // dhcp6c keeps its DUID in /var/lib/dhcpv6; remove it afterwards only if we created it.
+    let duid = Path::new("/var/lib/dhcpv6/dhcp6c_duid");
+    let existed = duid.exists();
+    let pid = s.dir.join("dhcp6c-s.pid");
+    let client = s
+        .lab
+        .spawn(
+            Node::Host,
+            &[
+                "timeout",
+                "20",
+                "dhcp6c",
+                "-f",
+                "-D",
+                "-c",
+                conf.to_str().unwrap(),
+                "-p",
+                pid.to_str().unwrap(),
+                "eth0",
+            ],
+        )
+        .unwrap();
+    // dhcp6c configures the address on eth0 and an address from the /56 on lo.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let (mut na, mut pd) = (None, None);
+    while Instant::now() < deadline && (na.is_none() || pd.is_none()) {
+        let out = s
+            .lab
+            .exec_ok(Node::Host, &["ip", "-6", "addr", "show", "scope", "global"])
+            .unwrap();
+        for w in out.split_whitespace() {
+            let Some(a) = w.split('/').next().and_then(|a| a.parse::<Ipv6Addr>().ok()) else {
+                continue;
+            };
+            if in_lan_pool(a) {
+                na = Some(a);
+            } else if a.segments()[..3] == [0x2001, 0xdb8, 0x1234] && a.segments()[3] & 0xff00 != 0
+            {
+                pd = Some(a);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let json = leases_json(&s);
+    let client_log = client.log();
+    drop(client);
+    if !existed {
+        let _ = std::fs::remove_file(duid);
+    }
+    assert!(
+        na.is_some() && pd.is_some(),
+        "dhcp6c: address {na:?}, prefix address {pd:?}.\nclient log:\n{client_log}\nserver log:\n{}",
+        s.server.log()
+    );
+    let na = na.unwrap().to_string();
+    assert!(json.contains(&na), "{json}");
+    assert!(json.contains("\"pd\""), "no prefix lease listed: {json}");
+}
+
+/// One Solicit/Advertise/Request/Reply for client `n` from `sock`; the address the Reply
+/// bound (Success, non-zero lifetime), if any.
+fn sarr(sock: &UdpSocket, dst: SocketAddrV6, n: u32) -> Option<Ipv6Addr> {
+    let client_id = DhcpOption::ClientId([&[0u8, 3, 0, 1, 0x0e, 0][..], &n.to_be_bytes()].concat());
+    let ia = |addrs: Vec<DhcpOption>| {
+        DhcpOption::IaNa(v6h_dhcp6::wire::Ia {
+            iaid: 1,
+            t1: 0,
+            t2: 0,
+            options: addrs,
+        })
+    };
+    let xid = [(n >> 16) as u8, (n >> 8) as u8, n as u8];
+    let exchange = |m: ClientMessage, want: u8| -> Option<ClientMessage> {
+        sock.send_to(&Message::Client(m).emit().ok()?, dst).ok()?;
+        let mut buf = [0u8; 2048];
+        let deadline = Instant::now() + Duration::from_millis(300);
+        while Instant::now() < deadline {
+            let Ok(len) = sock.recv(&mut buf) else {
+                continue;
+            };
+            if let Ok(Message::Client(c)) = Message::parse(&buf[..len])
+                && c.msg_type == want
+                && c.xid == xid
+            {
+                return Some(c);
+            }
+        }
+        None
+    };
+    let adv = exchange(
+        ClientMessage {
+            msg_type: msg::SOLICIT,
+            xid,
+            options: vec![
+                client_id.clone(),
+                ia(Vec::new()),
+                DhcpOption::ElapsedTime(0),
+            ],
+        },
+        msg::ADVERTISE,
+    )?;
+    let server_id = adv
+        .options
+        .iter()
+        .find(|o| matches!(o, DhcpOption::ServerId(_)))?
+        .clone();
+    let offered: Vec<DhcpOption> = adv
+        .options
+        .iter()
+        .find_map(|o| match o {
+            DhcpOption::IaNa(i) => Some(i.options.clone()),
+            _ => None,
+        })?
+        .into_iter()
+        .filter(|o| matches!(o, DhcpOption::IaAddr(_)))
+        .collect();
+    let reply = exchange(
+        ClientMessage {
+            msg_type: msg::REQUEST,
+            xid,
+            options: vec![
+                client_id,
+                server_id,
+                ia(offered),
+                DhcpOption::ElapsedTime(0),
+            ],
+        },
+        msg::REPLY,
+    )?;
+    reply.options.iter().find_map(|o| match o {
+        DhcpOption::IaNa(i) => i.options.iter().find_map(|s| match s {
+            DhcpOption::IaAddr(a) if a.valid > 0 => Some(a.addr),
+            _ => None,
+        }),
+        _ => None,
+    })
+}
+
+/// ff02::1:2, where clients send (Solicit must not be unicast).
+const ALL_SERVERS: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 1, 2);
+
+/// Leases in the journal as (lease, duid hex) pairs.
+fn journal_leases(s: &Setup) -> Vec<(String, String)> {
+    let v: serde_json::Value = serde_json::from_str(&leases_json(s)).unwrap();
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            (
+                l["lease"].as_str().unwrap().to_owned(),
+                l["duid"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn kill_9_under_perfdhcp_load_loses_no_replied_lease() {
+    if skip() {
+        return;
+    }
+    let mut s = stateful_setup("dskl", 3600, 7200);
+    // Background load from perfdhcp (bounded: 6 s at 400 exchanges/s, 1500 clients).
+    let perf = s
+        .lab
+        .spawn(
+            Node::Host,
+            &[
+                "timeout", "10", "perfdhcp", "-6", "-l", "eth0", "-R", "1500", "-r", "400", "-p",
+                "6",
+            ],
+        )
+        .unwrap();
+    let host_ns = s.lab.ns(Node::Host);
+    // Our own client records every Reply it gets while the server is killed mid-run.
+    let client = std::thread::spawn(move || {
+        in_ns(&host_ns, move || {
+            let ix = nix::net::if_::if_nametoindex("eth0").unwrap();
+            let sock = UdpSocket::bind("[::]:0").unwrap();
+            sock.set_read_timeout(Some(Duration::from_millis(50)))
+                .unwrap();
+            let dst = SocketAddrV6::new(ALL_SERVERS, 547, 0, ix);
+            let mut got = Vec::new();
+            let start = Instant::now();
+            let mut n = 0u32;
+            while start.elapsed() < Duration::from_secs(3) {
+                n += 1;
+                if let Some(a) = sarr(&sock, dst, n) {
+                    got.push((n, a));
+                }
+            }
+            got
+        })
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    s.server.signal(nix::sys::signal::Signal::SIGKILL).unwrap();
+    s.server.wait_timeout(Duration::from_secs(5)).unwrap();
+    let before = client.join().unwrap();
+    assert!(!before.is_empty(), "no Reply before the crash");
+    let conf = s.dir.join("stateful.toml");
+    s.server = spawn_stateful(&s.lab, &s.dir, &conf);
+    s.server
+        .wait_for_log("leases restored", Duration::from_secs(5))
+        .unwrap();
+    // Every Reply our client received has its lease in the store, for that client.
+    let stored = journal_leases(&s);
+    for (n, a) in &before {
+        let duid = format!("000300010e00{n:08x}");
+        assert!(
+            stored
+                .iter()
+                .any(|(l, d)| *l == a.to_string() && *d == duid),
+            "replied lease {a} of client {n} is not in the store"
+        );
+    }
+    // No lease in the store twice, and none handed out again after the restart.
+    let mut leases: Vec<&String> = stored.iter().map(|(l, _)| l).collect();
+    leases.sort();
+    let len = leases.len();
+    leases.dedup();
+    assert_eq!(leases.len(), len, "a lease is stored twice");
+    let after = in_ns(&s.lab.ns(Node::Host), move || {
+        let ix = nix::net::if_::if_nametoindex("eth0").unwrap();
+        let sock = UdpSocket::bind("[::]:0").unwrap();
+        sock.set_read_timeout(Some(Duration::from_millis(50)))
+            .unwrap();
+        let dst = SocketAddrV6::new(ALL_SERVERS, 547, 0, ix);
+        (0..50u32)
+            .filter_map(|i| sarr(&sock, dst, 1_000_000 + i))
+            .collect::<Vec<_>>()
+    });
+    assert!(!after.is_empty(), "no Reply after the restart");
+    eprintln!(
+        "replies before the crash: {}, stored leases: {}, replies after: {}",
+        before.len(),
+        stored.len(),
+        after.len()
+    );
+    for a in &after {
+        assert!(
+            !before.iter().any(|(_, b)| b == a),
+            "{a} assigned again after the restart"
+        );
+    }
+    drop(perf);
+}

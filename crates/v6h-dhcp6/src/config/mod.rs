@@ -3,7 +3,22 @@
 //! Two front ends produce a [`Config`]: [`dhcp6s::parse_file`] reads wide-dhcpv6 `dhcp6s.conf`
 //! files (the complete server grammar) and [`Config::from_toml`] reads the native TOML form.
 //! [`Config::validate`] applies the same rules to both and returns warnings for statements
-//! that are accepted but not served yet (pools, host reservations, keys: the stateful issue).
+//! that are accepted but not served yet (delayed-authentication keys).
+//!
+//! Stateful service: `pool` blocks used by an interface's `address-pool` are IA_NA pools and
+//! `host` blocks are reservations by DUID (see [`crate::stateful`]). dhcp6s.conf has no
+//! syntax for prefix-delegation pools; the TOML form adds them per interface:
+//!
+//! ```toml
+//! [[interface]]
+//! name = "eth0"
+//! [[interface.pd_pool]]
+//! prefix = "2001:db8:1234::/48"     # the routed prefix to carve
+//! delegated_len = 56                # each client gets one /56
+//! exclude = ["2001:db8:1234::/56"]  # never delegate the /56 holding the LAN /64
+//! preferred = 3600                  # lifetimes, default 3600 / 7200 s
+//! valid = 7200
+//! ```
 
 pub mod dhcp6s;
 
@@ -160,9 +175,39 @@ pub struct Interface {
     /// `preference N` (option 7); absent means no option 7.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub preference: Option<u8>,
-    /// `address-pool` statements (stateful; not served yet).
+    /// `address-pool` statements: IA_NA pools served on this interface.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub address_pools: Vec<PoolUse>,
+    /// IA_PD prefix pools (TOML only; dhcp6s.conf has no syntax for them).
+    #[serde(default, rename = "pd_pool", skip_serializing_if = "Vec::is_empty")]
+    pub pd_pools: Vec<PdPool>,
+}
+
+/// An IA_PD prefix pool (TOML `[[interface.pd_pool]]`): `prefix` carved into prefixes of
+/// `delegated_len`, leaving out any that overlap `exclude`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PdPool {
+    /// The prefix to carve, e.g. the routed `2001:db8:1234::/48`.
+    pub prefix: v6h_lease::Prefix,
+    /// Length of each delegated prefix, e.g. 56.
+    pub delegated_len: u8,
+    /// Prefixes never delegated, e.g. the /56 holding the LAN /64.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exclude: Vec<v6h_lease::Prefix>,
+    /// Preferred lifetime of delegated prefixes (seconds).
+    #[serde(default = "default_pd_preferred")]
+    pub preferred: u32,
+    /// Valid lifetime of delegated prefixes (seconds).
+    #[serde(default = "default_pd_valid")]
+    pub valid: u32,
+}
+
+fn default_pd_preferred() -> u32 {
+    3600
+}
+fn default_pd_valid() -> u32 {
+    7200
 }
 
 /// A use of a pool with lifetimes (`address-pool POOL pltime [vltime]`).
@@ -442,7 +487,6 @@ impl Config {
                     p.name, p.start, p.end
                 )));
             }
-            not_served(&mut w, format!("pool {:?}", p.name));
         }
         let pool_ok = |u: &PoolUse, owner: &str| -> Result<(), ConfigError> {
             if !self.pools.iter().any(|p| p.name == u.pool) {
@@ -471,10 +515,6 @@ impl Config {
             }
             for u in &i.address_pools {
                 pool_ok(u, &format!("interface {}", i.name))?;
-                not_served(
-                    &mut w,
-                    format!("interface {} address-pool {}", i.name, u.pool),
-                );
             }
         }
         let mut seen: Vec<&String> = Vec::new();
@@ -516,7 +556,6 @@ impl Config {
                 }
                 not_served(&mut w, format!("{owner} delayedkey {k}"));
             }
-            not_served(&mut w, format!("host {:?} (reservations)", h.name));
         }
         let mut seen: Vec<&String> = Vec::new();
         for k in &self.keys {

@@ -50,6 +50,9 @@ pub struct Args {
     /// UDP port to serve (547 is the standard; other values are for tests).
     #[arg(long, default_value_t = 547)]
     port: u16,
+    /// Lease journal (used when pools or host reservations are configured).
+    #[arg(long, default_value = daemon::DEFAULT_LEASE_FILE)]
+    lease_file: PathBuf,
     /// Interfaces to serve.
     #[arg(value_name = "IFACE")]
     interfaces: Vec<String>,
@@ -67,6 +70,41 @@ enum Action {
         /// The configuration file (dhcp6s.conf or .toml).
         file: PathBuf,
     },
+    /// List the leases in the lease journal (also while the server runs).
+    Leases {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// The lease journal.
+        #[arg(long, default_value = daemon::DEFAULT_LEASE_FILE)]
+        lease_file: PathBuf,
+    },
+}
+
+/// Prints the leases of `lease_file` as a table or JSON.
+fn list_leases(lease_file: &std::path::Path, json: bool) -> anyhow::Result<()> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let records = match v6h_lease::JournalStore::read(lease_file) {
+        Ok(r) => r,
+        Err(v6h_lease::StoreError::Io { source, .. })
+            if source.kind() == std::io::ErrorKind::NotFound =>
+        {
+            Vec::new()
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let rows: Vec<v6h_lease::LeaseView> = records
+        .iter()
+        .map(|r| v6h_lease::LeaseView::new(r, false, now))
+        .collect();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+    } else {
+        print!("{}", v6h_lease::format_table(&rows));
+    }
+    Ok(())
 }
 
 /// Runs `v6home dhcp6`.
@@ -88,6 +126,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             println!("{}: OK", file.display());
             return Ok(());
         }
+        Some(Action::Leases { json, lease_file }) => return list_leases(&lease_file, json),
         None => {}
     }
     if args.debug || args.verbose_debug {
@@ -105,6 +144,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         import_dhcp6s_duid: (!args.no_import_dhcp6s_duid)
             .then(|| PathBuf::from(daemon::DHCP6S_DUID_FILE)),
         port: args.port,
+        lease_file: args.lease_file,
     };
     // Fail early (before detaching) on a bad configuration or missing interface list.
     if opts.interfaces.is_empty() {
