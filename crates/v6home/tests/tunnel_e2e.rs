@@ -171,24 +171,26 @@ fn tunnel_up_web_status_and_tshark() {
         .expect("tunnel test passes");
     assert_eq!(test.matches("ok  ").count(), 4, "{test}");
 
-    let pcap = lab.run_dir().join("ayiya.pcapng");
+    let pcap = lab.run_dir().join("ayiya.pcap");
     let mut tshark = lab
         .spawn(
             Node::Pop,
+            // tcpdump -U writes every packet at once, so nothing is lost in a buffer when the
+            // capture is stopped; tshark decodes the file below.
             &[
-                "tshark",
+                "tcpdump",
                 "-i",
                 "eth0",
-                "-f",
-                "udp port 5072",
+                "-U",
                 "-w",
                 pcap.to_str().unwrap(),
+                "udp port 5072",
             ],
         )
-        .expect("tshark");
+        .expect("tcpdump");
     tshark
-        .wait_for_log("Capturing on", Duration::from_secs(10))
-        .expect("tshark ready");
+        .wait_for_log("listening on", Duration::from_secs(10))
+        .expect("capture ready");
     let _client = start_client(&lab, &cconf);
 
     let addr = lab
