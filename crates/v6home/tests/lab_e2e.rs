@@ -24,6 +24,21 @@ fn namespaces_of(name: &str) -> Vec<String> {
     v6h_lab::existing_namespaces(name).unwrap()
 }
 
+/// The page of inet's web server, fetched from pop over IPv6 (pop -> inet is direct).
+fn web_page_from_pop(lab: &Lab) -> String {
+    lab.exec_ok(
+        Node::Pop,
+        &[
+            "curl",
+            "-sS",
+            "--max-time",
+            "3",
+            "http://[2001:db8:ffff::80]/",
+        ],
+    )
+    .unwrap()
+}
+
 fn root_links() -> Vec<String> {
     let out = Command::new("ip")
         .args(["-o", "link", "show"])
@@ -151,17 +166,7 @@ fn lab_up_is_idempotent() {
         .exec_ok(Node::Gw, &["cat", "/sys/class/net/eth0/address"])
         .unwrap();
     assert_eq!(gw_mac, gw_mac2);
-    lab.exec_ok(
-        Node::Pop,
-        &[
-            "curl",
-            "-sS",
-            "--max-time",
-            "3",
-            "http://[2001:db8:ffff::80]/",
-        ],
-    )
-    .unwrap();
+    web_page_from_pop(&lab);
 }
 
 #[test]
@@ -249,18 +254,7 @@ fn inet_web_and_dns_answer_from_pop() {
         return;
     }
     let lab = Lab::up(&v6h_lab::unique_name("inet")).unwrap();
-    let page = lab
-        .exec_ok(
-            Node::Pop,
-            &[
-                "curl",
-                "-sS",
-                "--max-time",
-                "3",
-                "http://[2001:db8:ffff::80]/",
-            ],
-        )
-        .unwrap();
+    let page = web_page_from_pop(&lab);
     assert!(page.contains("IPv6 works"), "{page}");
     assert!(page.contains("You are 2001:db8:ff00::1"), "{page}");
     let aaaa = lab
@@ -296,17 +290,7 @@ fn two_labs_run_at_once_without_interfering() {
     for lab in &labs {
         lab.exec_ok(Node::Gw, &["ping", "-c1", "-W2", addr::POP_V4])
             .unwrap();
-        lab.exec_ok(
-            Node::Pop,
-            &[
-                "curl",
-                "-sS",
-                "--max-time",
-                "3",
-                "http://[2001:db8:ffff::80]/",
-            ],
-        )
-        .unwrap();
+        web_page_from_pop(lab);
     }
     // Each lab's web server logged only its own request.
     for lab in &labs {
@@ -318,18 +302,7 @@ fn two_labs_run_at_once_without_interfering() {
     drop(first);
     assert!(namespaces_of(&names[0]).is_empty());
     assert_eq!(namespaces_of(&names[1]).len(), 6);
-    labs[0]
-        .exec_ok(
-            Node::Pop,
-            &[
-                "curl",
-                "-sS",
-                "--max-time",
-                "3",
-                "http://[2001:db8:ffff::80]/",
-            ],
-        )
-        .unwrap();
+    web_page_from_pop(&labs[0]);
 }
 
 #[test]
