@@ -7,6 +7,9 @@
 #
 # Usage: sudo bench/dhcp6/stateful.sh [SECONDS_PER_RUN] [RATES...]
 #   V6HOME_BIN   v6home binary (default: target/release/v6home)
+#   MODES        IA modes to run (default: "address-only prefix-only address-and-prefix")
+#   SERVERS      servers to run (default: "v6home kea")
+#   BENCH_TMPDIR where the lease files go (default: $TMPDIR or /tmp; /dev/shm shows the cost of fsync)
 # Namespaces are v6h-s<pid>-srv / v6h-s<pid>-cli and are removed on exit.
 set -euo pipefail
 
@@ -25,7 +28,7 @@ done
 
 SRV=v6h-s$$-srv
 CLI=v6h-s$$-cli
-T=$(mktemp -d)
+T=$(mktemp -d ${BENCH_TMPDIR:+-p "$BENCH_TMPDIR"})
 chmod 755 "$T"
 PIDS=()
 cleanup() {
@@ -97,13 +100,22 @@ perf() {
        END{d=(ss+rs)?100*(sd+rd)/(ss+rs):100; printf "%d %.3f %d\n", rate, d, rej}' <<<"$out"
 }
 
+# CPU time (utime + stime, all threads) of process $1 in clock ticks.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+HZ=$(getconf CLK_TCK)
+
 declare -A BEST
-measure() { # name mode
-  local name=$1 mode=$2 best=0
+measure() { # name mode pid
+  local name=$1 mode=$2 pid=$3 best=0 t0 t1 us
   for r in "${RATES[@]}"; do
+    t0=$(cpu_ticks "$pid")
     read -r rate drop rej < <(perf "$r" "$mode")
-    printf '%-7s %-19s offered %6d/s  completed %6d/s  drops %7s %%  rejected %d\n' \
-      "$name" "$mode" "$r" "$rate" "$drop" "$rej"
+    t1=$(cpu_ticks "$pid")
+    # Server CPU per completed exchange (the run lasts DUR seconds plus perfdhcp's drain).
+    us=$(awk -v d=$((t1 - t0)) -v hz="$HZ" -v n="$rate" -v s="$DUR" \
+      'BEGIN{ printf "%.1f", (n > 0 ? d * 1e6 / hz / (n * s) : 0) }')
+    printf '%-7s %-19s offered %6d/s  completed %6d/s  drops %7s %%  rejected %d  server CPU %6s us/exchange\n' \
+      "$name" "$mode" "$r" "$rate" "$drop" "$rej" "$us"
     if awk -v d="$drop" 'BEGIN{exit !(d <= 0.1)}' && [ "$rate" -gt "$best" ]; then best=$rate; fi
   done
   BEST[$name-$mode]=$best
@@ -118,26 +130,32 @@ wait_port() {
 }
 
 echo "# $(date -u +%FT%TZ) $(nproc) CPUs, ${DUR}s per run, rates: ${RATES[*]}"
-MODES=(address-only prefix-only address-and-prefix)
+read -r -a MODES <<<"${MODES:-address-only prefix-only address-and-prefix}"
+SERVERS=" ${SERVERS:-v6home kea} "
 for mode in "${MODES[@]}"; do
+  if [[ $SERVERS == *" v6home "* ]]; then
   rm -f "$T/leases.journal" "$T/leases.journal.lock"
   ip netns exec "$SRV" "$BIN" --log-level warn dhcp6 -f -c "$T/v6home.toml" \
     --duid-file "$T/v6home-duid" --no-import-dhcp6s-duid --lease-file "$T/leases.journal" \
     v6h-s0 2>"$T/v6home.log" &
   PIDS+=($!); V6PID=$!
   wait_port; sleep 0.5
-  measure v6home "$mode"
+  measure v6home "$mode" "$V6PID"
   kill "$V6PID"; wait "$V6PID" 2>/dev/null || true; sleep 0.5
+  grep -E 'journal|fsync' "$T/v6home.log" | tail -3 || true
+  fi
 
+  if [[ $SERVERS == *" kea "* ]]; then
   rm -f "$T"/kea/kea-leases6*.csv*
   KEA_LOCKFILE_DIR=$T/kea KEA_PIDFILE_DIR=$T/kea ip netns exec "$SRV" kea-dhcp6 -c "$T/kea/kea-dhcp6.json" \
     >"$T/kea/stdout.log" 2>&1 &
   PIDS+=($!); KPID=$!
   wait_port; sleep 1
-  measure kea "$mode"
+  measure kea "$mode" "$KPID"
   kill "$KPID"; wait "$KPID" 2>/dev/null || true; sleep 0.5
+  fi
 done
 for mode in "${MODES[@]}"; do
-  awk -v m="$mode" -v v="${BEST[v6home-$mode]}" -v k="${BEST[kea-$mode]}" 'BEGIN{
-    printf "# %-19s best at <= 0.1 %% drops: v6home %d/s  kea %d/s  ratio %.2f\n", m, v, k, (k ? v/k : 0) }'
+  awk -v m="$mode" -v v="${BEST[v6home-$mode]:-0}" -v k="${BEST[kea-$mode]:-0}" 'BEGIN{
+    printf "# %-19s best at <= 0.1 %% drops: v6home %d/s  kea %d/s  ratio %.2f\n", m, v+0, k+0, (k ? v/k : 0) }'
 done

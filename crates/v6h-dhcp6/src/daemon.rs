@@ -4,19 +4,24 @@
 //! served interface; replies leave from the same socket, so from port 547 (dhcp6s replies
 //! from an ephemeral port). The server DUID is kept in a file (created once, never
 //! regenerated; imported from dhcp6s's `dhcp6s_duid` when present). SIGHUP reloads the
-//! configuration and keeps the old one if the new one is invalid; SIGUSR1 logs the counters;
-//! SIGTERM/SIGINT stop the daemon.
+//! configuration and keeps the old one if the new one is invalid (adding pools to a stateless
+//! server or removing all pools switches the kind of server on the same socket); SIGUSR1 logs
+//! the counters; SIGTERM/SIGINT stop the daemon.
 //!
 //! With pools or host reservations configured the daemon is stateful: leases come from
 //! [`crate::stateful::EngineBindings`], are restored from the lease journal at start, and each
-//! batch's lease changes are group-committed to the journal; a batch's replies are sent only
-//! once its commit is on disk (the next batch is processed meanwhile). Without pools the
-//! stateless path sends at once.
+//! batch's lease changes are submitted to the journal's group commit. Advertises leave at once;
+//! every other reply of a batch that changed leases (or that follows such a batch still being
+//! written) is sent by the commit thread right after its `fdatasync`, so the receive loop never
+//! waits for the disk and one fsync covers every batch that arrived meanwhile. Expired leases
+//! are reclaimed once a second. Without pools the stateless path sends at once.
 
 use std::io::{IoSlice, IoSliceMut};
 use std::net::{Ipv6Addr, SocketAddrV6};
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use nix::sys::socket::{
@@ -36,7 +41,6 @@ use crate::server::{
 };
 use crate::stateful::{EngineBindings, StatefulError, engine_config};
 use crate::wire::DhcpOption;
-use v6h_lease::store::CommitTicket;
 use v6h_lease::{JournalStore, LeaseStore, StoreError};
 
 /// Default location of the server DUID.
@@ -109,51 +113,108 @@ pub struct DaemonOptions {
     pub lease_file: PathBuf,
 }
 
+/// Batches of Replies waiting for their lease commit at most; beyond this the receive loop
+/// waits for the journal (back-pressure instead of unbounded memory).
+const MAX_INFLIGHT_BATCHES: usize = 4096;
+
+/// Sends replies from the receive loop or, once their leases are on disk, from the
+/// lease-commit thread.
+#[derive(Clone)]
+struct Outbox {
+    sock: Arc<Socket>,
+    /// Batches submitted to the journal whose replies are not sent yet.
+    inflight: Arc<AtomicUsize>,
+    /// Replies the kernel did not accept.
+    send_failures: Arc<AtomicU64>,
+    /// Replies dropped because their lease commit failed.
+    commit_failures: Arc<AtomicU64>,
+}
+
+thread_local! {
+    /// `sendmmsg` headers of the current thread (they hold raw pointers, so they are not `Send`).
+    static TX_HDRS: std::cell::RefCell<MultiHeaders<SockaddrIn6>> =
+        std::cell::RefCell::new(MultiHeaders::preallocate(BATCH, None));
+}
+
+impl Outbox {
+    fn new(sock: Socket) -> Self {
+        Outbox {
+            sock: Arc::new(sock),
+            inflight: Arc::new(AtomicUsize::new(0)),
+            send_failures: Arc::new(AtomicU64::new(0)),
+            commit_failures: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    /// Sends `replies` with one `sendmmsg` per [`BATCH`]; failures are counted.
+    fn send_now(&self, replies: &[Reply]) {
+        if replies.is_empty() {
+            return;
+        }
+        let fd = self.sock.as_raw_fd();
+        let failed = TX_HDRS.with(|h| send_batches(fd, &mut h.borrow_mut(), replies));
+        if failed > 0 {
+            let total = self
+                .send_failures
+                .fetch_add(u64::try_from(failed).unwrap_or(u64::MAX), Ordering::Relaxed);
+            tracing::debug!(failed, total, "replies not sent");
+        }
+    }
+
+    /// Sends `replies` once `commit` has completed (called on the commit thread).
+    fn send_committed(&self, result: Result<(), StoreError>, replies: &[Reply]) {
+        match result {
+            Ok(()) => self.send_now(replies),
+            Err(e) => {
+                self.commit_failures.fetch_add(
+                    u64::try_from(replies.len()).unwrap_or(u64::MAX),
+                    Ordering::Relaxed,
+                );
+                tracing::error!(error = %e, dropped = replies.len(), "lease commit failed; replies not sent");
+            }
+        }
+    }
+}
+
 /// What the receive loop needs from the lease service besides [`Bindings`].
 trait Service: Bindings {
-    /// Queues the lease changes of the batch for the journal; the batch's replies are sent
-    /// only once the returned ticket completes. `None`: nothing to commit.
-    fn submit(&mut self) -> Option<CommitTicket>;
-    /// Applies a reloaded configuration to the pools.
-    fn reload(&mut self, now: u64, cfg: &Config, served: &[String]) -> Result<(), String>;
+    /// Sends the replies of one batch: at once, or after the batch's lease changes (and every
+    /// earlier batch's) are on disk.
+    fn dispatch(&mut self, replies: Vec<Reply>, out: &Outbox);
+    /// Applies a reloaded configuration to the pools; `SwitchMode` when pools were added to a
+    /// stateless server or all removed from a stateful one.
+    fn reload(&mut self, now: u64, cfg: &Config, served: &[String]) -> Result<Reloaded, String>;
+    /// Reclaims expired leases (called every second).
+    fn on_timer(&mut self, now: u64);
     /// Current time in the service's clock, given the daemon start.
     fn now(&self, start: Instant) -> u64;
+    /// Logs the service's own counters.
+    fn log_stats(&self) {}
+}
+
+/// What a reload did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reloaded {
+    /// The new configuration is in place.
+    Applied,
+    /// The server must change between stateless and stateful.
+    SwitchMode,
 }
 
 impl Service for NoBindings {
-    fn submit(&mut self) -> Option<CommitTicket> {
-        None
+    fn dispatch(&mut self, replies: Vec<Reply>, out: &Outbox) {
+        out.send_now(&replies);
     }
-    fn reload(&mut self, _now: u64, cfg: &Config, served: &[String]) -> Result<(), String> {
+    fn reload(&mut self, _now: u64, cfg: &Config, served: &[String]) -> Result<Reloaded, String> {
         match engine_config(cfg, served) {
-            Ok(None) => Ok(()),
-            Ok(Some(_)) => Err("pools added: restart the server to serve them".into()),
+            Ok(None) => Ok(Reloaded::Applied),
+            Ok(Some(_)) => Ok(Reloaded::SwitchMode),
             Err(e) => Err(e.to_string()),
         }
     }
+    fn on_timer(&mut self, _now: u64) {}
     fn now(&self, start: Instant) -> u64 {
         start.elapsed().as_secs()
-    }
-}
-
-/// Waits until `ticket`'s leases are on disk, then sends `replies`; a failed commit drops them.
-fn send_durable(
-    io: &mut BatchIo,
-    fd: i32,
-    ticket: Option<CommitTicket>,
-    replies: &[Reply],
-    send_failures: &mut u64,
-) {
-    if let Some(t) = ticket
-        && let Err(e) = t.wait()
-    {
-        tracing::error!(error = %e, dropped = replies.len(), "lease commit failed; replies not sent");
-        return;
-    }
-    let failed = io.send(fd, replies);
-    if failed > 0 {
-        *send_failures += u64::try_from(failed).unwrap_or(u64::MAX);
-        tracing::debug!(failed, total = *send_failures, "replies not sent");
     }
 }
 
@@ -169,6 +230,11 @@ fn unix_now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
+/// An Advertise promises nothing (RFC 8415 §18.3.1), so it need not wait for the journal.
+fn is_advertise(r: &Reply) -> bool {
+    r.bytes.first() == Some(&crate::wire::msg::ADVERTISE)
+}
+
 impl Bindings for Durable {
     fn answer_ia(&mut self, now: u64, ctx: &IaContext<'_>, ia: &DhcpOption) -> Option<DhcpOption> {
         self.bindings.answer_ia(now, ctx, ia)
@@ -179,24 +245,73 @@ impl Bindings for Durable {
 }
 
 impl Service for Durable {
-    fn submit(&mut self) -> Option<CommitTicket> {
+    fn dispatch(&mut self, mut replies: Vec<Reply>, out: &Outbox) {
         let changes = self.bindings.take_changes();
-        (!changes.is_empty()).then(|| self.store.submit(changes))
+        // Advertises go at once; every other reply may confirm a lease of this batch or of an
+        // earlier one still being written, so it waits for the journal.
+        let (now, waiting): (Vec<Reply>, Vec<Reply>) = replies.drain(..).partition(is_advertise);
+        out.send_now(&now);
+        if waiting.is_empty() && changes.is_empty() {
+            return;
+        }
+        if changes.is_empty() && out.inflight.load(Ordering::Acquire) == 0 {
+            out.send_now(&waiting);
+            return;
+        }
+        if out.inflight.load(Ordering::Acquire) >= MAX_INFLIGHT_BATCHES {
+            // Commits complete in order, so this ticket also covers every earlier batch.
+            let result = self.store.submit(changes).wait();
+            out.send_committed(result, &waiting);
+            return;
+        }
+        out.inflight.fetch_add(1, Ordering::AcqRel);
+        let o = out.clone();
+        self.store.submit_then(changes, move |result| {
+            o.send_committed(result, &waiting);
+            o.inflight.fetch_sub(1, Ordering::AcqRel);
+        });
     }
-    fn reload(&mut self, now: u64, cfg: &Config, served: &[String]) -> Result<(), String> {
+    fn reload(&mut self, now: u64, cfg: &Config, served: &[String]) -> Result<Reloaded, String> {
         match engine_config(cfg, served) {
             Ok(Some(ec)) => self
                 .bindings
                 .engine()
                 .reload(now, ec)
-                .map(|_| ())
+                .map(|_| Reloaded::Applied)
                 .map_err(|e| e.to_string()),
-            Ok(None) => Err("pools removed: restart the server to stop serving them".into()),
+            Ok(None) => Ok(Reloaded::SwitchMode),
             Err(e) => Err(e.to_string()),
+        }
+    }
+    fn on_timer(&mut self, now: u64) {
+        let reclaimed = self.bindings.engine().expire(now);
+        let changes = self.bindings.take_changes();
+        if reclaimed > 0 {
+            tracing::debug!(reclaimed, "expired leases reclaimed");
+        }
+        if !changes.is_empty() {
+            self.store.submit_then(changes, |r| {
+                if let Err(e) = r {
+                    tracing::error!(error = %e, "journal write of expired leases failed");
+                }
+            });
         }
     }
     fn now(&self, _start: Instant) -> u64 {
         unix_now()
+    }
+    fn log_stats(&self) {
+        let s = self.store.stats();
+        tracing::info!(
+            fsyncs = s.fsyncs,
+            commits = s.commits,
+            records = s.records,
+            max_commits_per_fsync = s.max_batch,
+            fsync_micros_avg = s.fsync_micros_total.checked_div(s.fsyncs).unwrap_or(0),
+            fsync_micros_max = s.fsync_micros_max,
+            compactions = s.compactions,
+            "lease journal"
+        );
     }
 }
 
@@ -342,11 +457,10 @@ pub const BATCH: usize = 32;
 /// Receive buffer per datagram: the largest UDP payload over IPv6 fits.
 const DATAGRAM_MAX: usize = 65536;
 
-/// Reusable buffers for batched receive (`recvmmsg`) and send (`sendmmsg`).
+/// Reusable buffers for batched receive (`recvmmsg`).
 struct BatchIo {
     bufs: Vec<Vec<u8>>,
     rx_hdrs: MultiHeaders<SockaddrIn6>,
-    tx_hdrs: MultiHeaders<SockaddrIn6>,
     /// `(length, link)` of each datagram of the current batch.
     meta: Vec<(usize, LinkInfo)>,
 }
@@ -359,7 +473,6 @@ impl BatchIo {
                 BATCH,
                 Some(nix::cmsg_space!(nix::libc::in6_pktinfo)),
             ),
-            tx_hdrs: MultiHeaders::preallocate(BATCH, None),
             meta: Vec::with_capacity(BATCH),
         }
     }
@@ -407,31 +520,23 @@ impl BatchIo {
         }
         Ok(self.meta.len())
     }
+}
 
-    /// Sends `replies` with one `sendmmsg` per [`BATCH`]; returns how many were not sent.
-    fn send(&mut self, fd: i32, replies: &[Reply]) -> usize {
-        let mut failed = 0;
-        for chunk in replies.chunks(BATCH) {
-            let iovs: Vec<[IoSlice<'_>; 1]> =
-                chunk.iter().map(|r| [IoSlice::new(&r.bytes)]).collect();
-            let addrs: Vec<Option<SockaddrIn6>> = chunk
-                .iter()
-                .map(|r| Some(SockaddrIn6::from(r.to)))
-                .collect();
-            let sent = sendmmsg(
-                fd,
-                &mut self.tx_hdrs,
-                iovs.iter(),
-                &addrs,
-                [],
-                MsgFlags::MSG_DONTWAIT,
-            )
+/// Sends `replies` with one `sendmmsg` per [`BATCH`]; returns how many were not sent.
+fn send_batches(fd: i32, hdrs: &mut MultiHeaders<SockaddrIn6>, replies: &[Reply]) -> usize {
+    let mut failed = 0;
+    for chunk in replies.chunks(BATCH) {
+        let iovs: Vec<[IoSlice<'_>; 1]> = chunk.iter().map(|r| [IoSlice::new(&r.bytes)]).collect();
+        let addrs: Vec<Option<SockaddrIn6>> = chunk
+            .iter()
+            .map(|r| Some(SockaddrIn6::from(r.to)))
+            .collect();
+        let sent = sendmmsg(fd, hdrs, iovs.iter(), &addrs, [], MsgFlags::MSG_DONTWAIT)
             .map(|r| r.count())
             .unwrap_or(0);
-            failed += chunk.len() - sent.min(chunk.len());
-        }
-        failed
+        failed += chunk.len() - sent.min(chunk.len());
     }
+    failed
 }
 
 /// Logs the counters of every link.
@@ -474,7 +579,87 @@ fn check_interfaces(cfg: &Config, served: &[String]) {
     }
 }
 
+/// The signals the daemon reacts to, registered once for its lifetime.
+struct Signals {
+    hup: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+    usr1: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> Result<Self, DaemonError> {
+        Ok(Signals {
+            hup: signal(SignalKind::hangup()).map_err(io_err("SIGHUP handler"))?,
+            term: signal(SignalKind::terminate()).map_err(io_err("SIGTERM handler"))?,
+            int: signal(SignalKind::interrupt()).map_err(io_err("SIGINT handler"))?,
+            usr1: signal(SignalKind::user_defined1()).map_err(io_err("SIGUSR1 handler"))?,
+        })
+    }
+}
+
+/// Everything that outlives one configuration: socket, buffers, signals.
+struct Shell<'a> {
+    opts: &'a DaemonOptions,
+    ifindexes: &'a [u32],
+    udp: UdpSocket,
+    out: Outbox,
+    io: BatchIo,
+    signals: Signals,
+    start: Instant,
+}
+
+/// Why [`serve`] returned.
+enum Next {
+    /// SIGTERM or SIGINT.
+    Stop,
+    /// A reload needs the other kind of server (stateless ↔ stateful).
+    Switch(Box<Config>),
+}
+
+/// Opens the lease journal and restores the leases into a new engine.
+fn open_stateful(
+    opts: &DaemonOptions,
+    duid: Vec<u8>,
+    cfg: Config,
+    ec: v6h_lease::EngineConfig,
+) -> Result<Server<Durable>, DaemonError> {
+    let mut bindings = EngineBindings::new(ec)?;
+    let store = JournalStore::open(&opts.lease_file)?;
+    let now = unix_now();
+    let report = bindings.engine().restore(now, store.load());
+    store.commit(bindings.take_changes())?;
+    tracing::info!(
+        file = %opts.lease_file.display(),
+        loaded = report.loaded,
+        expired = report.expired,
+        conflicts = report.conflicts,
+        unknown_link = report.unknown_link,
+        "leases restored"
+    );
+    Ok(Server::new(duid, cfg, Durable { bindings, store }))
+}
+
+/// Serves `cfg` with the kind of server it needs until a stop or a mode switch.
+async fn serve_config(
+    shell: &mut Shell<'_>,
+    duid: &[u8],
+    cfg: Config,
+) -> Result<Next, DaemonError> {
+    match engine_config(&cfg, &shell.opts.interfaces)? {
+        None => serve(shell, Server::stateless(duid.to_vec(), cfg)).await,
+        Some(ec) => {
+            let server = open_stateful(shell.opts, duid.to_vec(), cfg, ec)?;
+            serve(shell, server).await
+        }
+    }
+}
+
 /// Runs the daemon until SIGTERM or SIGINT. Must be called inside a tokio runtime.
+///
+/// A SIGHUP that adds pools to a stateless server (or removes all from a stateful one)
+/// switches the kind of server on the same socket; if the new kind cannot start (e.g. the
+/// lease journal cannot be opened), the old configuration is served again.
 pub async fn run(opts: DaemonOptions) -> Result<(), DaemonError> {
     if opts.interfaces.is_empty() {
         return Err(DaemonError::NoInterfaces);
@@ -488,124 +673,128 @@ pub async fn run(opts: DaemonOptions) -> Result<(), DaemonError> {
         opts.import_dhcp6s_duid.as_deref(),
         &opts.interfaces,
     )?;
-    match engine_config(&cfg, &opts.interfaces)? {
-        None => serve(&opts, &ifindexes, Server::stateless(duid, cfg)).await,
-        Some(ec) => {
-            let mut bindings = EngineBindings::new(ec)?;
-            let store = JournalStore::open(&opts.lease_file)?;
-            let now = unix_now();
-            let report = bindings.engine().restore(now, store.load());
-            store.commit(bindings.take_changes())?;
-            tracing::info!(
-                file = %opts.lease_file.display(),
-                loaded = report.loaded,
-                expired = report.expired,
-                conflicts = report.conflicts,
-                unknown_link = report.unknown_link,
-                "leases restored"
-            );
-            let server = Server::new(duid, cfg, Durable { bindings, store });
-            serve(&opts, &ifindexes, server).await
-        }
+    // Validate the pools before the socket is opened, so a bad config fails fast.
+    engine_config(&cfg, &opts.interfaces)?;
+    let sock = open_socket(opts.port, &ifindexes)?;
+    let rx = sock.try_clone().map_err(io_err("dup socket"))?;
+    let udp =
+        UdpSocket::from_std(std::net::UdpSocket::from(rx)).map_err(io_err("register socket"))?;
+    let mut shell = Shell {
+        opts: &opts,
+        ifindexes: &ifindexes,
+        udp,
+        out: Outbox::new(sock),
+        io: BatchIo::new(),
+        signals: Signals::new()?,
+        start: Instant::now(),
+    };
+    tracing::info!(
+        interfaces = ?opts.interfaces,
+        port = opts.port,
+        duid = %duid::to_text(&duid),
+        "dhcp6 server listening on ff02::1:2"
+    );
+    let mut current = cfg.clone();
+    let mut next = serve_config(&mut shell, &duid, cfg).await?;
+    while let Next::Switch(new_cfg) = next {
+        tracing::info!(
+            stateful = engine_config(&new_cfg, &opts.interfaces)
+                .ok()
+                .flatten()
+                .is_some(),
+            "switching server mode"
+        );
+        next = match serve_config(&mut shell, &duid, (*new_cfg).clone()).await {
+            Ok(n) => {
+                current = *new_cfg;
+                n
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "reload failed; serving the old configuration again");
+                serve_config(&mut shell, &duid, current.clone()).await?
+            }
+        };
     }
+    let failures = shell.out.send_failures.load(Ordering::Relaxed);
+    if failures > 0 {
+        tracing::warn!(
+            send_failures = failures,
+            "replies the kernel did not accept"
+        );
+    }
+    tracing::info!("dhcp6 server stopped");
+    Ok(())
 }
 
 /// The receive loop for one kind of service.
 async fn serve<B: Service>(
-    opts: &DaemonOptions,
-    ifindexes: &[u32],
+    shell: &mut Shell<'_>,
     mut server: Server<B>,
-) -> Result<(), DaemonError> {
-    for (name, ix) in opts.interfaces.iter().zip(ifindexes) {
+) -> Result<Next, DaemonError> {
+    for (name, ix) in shell.opts.interfaces.iter().zip(shell.ifindexes) {
         server.add_link(*ix, name);
     }
-    let sock = open_socket(opts.port, ifindexes)?;
-    let udp =
-        UdpSocket::from_std(std::net::UdpSocket::from(sock)).map_err(io_err("register socket"))?;
-    let mut hup = signal(SignalKind::hangup()).map_err(io_err("SIGHUP handler"))?;
-    let mut term = signal(SignalKind::terminate()).map_err(io_err("SIGTERM handler"))?;
-    let mut int = signal(SignalKind::interrupt()).map_err(io_err("SIGINT handler"))?;
-    let mut usr1 = signal(SignalKind::user_defined1()).map_err(io_err("SIGUSR1 handler"))?;
-    tracing::info!(
-        interfaces = ?opts.interfaces,
-        port = opts.port,
-        duid = %duid::to_text(server.duid()),
-        "dhcp6 server listening on ff02::1:2"
-    );
-    let start = Instant::now();
-    let mut io = BatchIo::new();
-    // Replies of the last batch, waiting for its lease commit.
-    let mut pending: Option<(Option<CommitTicket>, Vec<Reply>)> = None;
-    let mut send_failures: u64 = 0;
-    loop {
+    let start = shell.start;
+    let mut expiry = tokio::time::interval(std::time::Duration::from_secs(1));
+    expiry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let next = loop {
         tokio::select! {
-            ready = udp.readable() => {
+            ready = shell.udp.readable() => {
                 ready.map_err(io_err("poll socket"))?;
-                let fd = udp.as_raw_fd();
-                // Drain the queue in batches: one recvmmsg and one sendmmsg per batch.
+                let fd = shell.udp.as_raw_fd();
+                // Drain the queue in batches: one recvmmsg per batch; replies go out at once
+                // or, when they confirm leases, from the commit thread once those are on disk.
                 loop {
-                    match udp.try_io(Interest::READABLE, || io.recv(fd)) {
+                    let io = &mut shell.io;
+                    match shell.udp.try_io(Interest::READABLE, || io.recv(fd)) {
                         Ok(_) => {
                             let now = server.bindings().now(start);
-                            let mut replies: Vec<Reply> = Vec::with_capacity(BATCH);
+                            let mut replies: Vec<Reply> = Vec::with_capacity(io.meta.len());
                             for (i, (len, link)) in io.meta.iter().enumerate() {
                                 let data = io.bufs.get(i).and_then(|b| b.get(..*len)).unwrap_or_default();
                                 replies.extend(server.handle(now, data, link));
                             }
-                            // Pipelined group commit: this batch's leases go to the journal
-                            // while the previous batch's replies wait for their own commit.
-                            let ticket = server.bindings().submit();
-                            if let Some((t, r)) = pending.take() {
-                                send_durable(&mut io, fd, t, &r, &mut send_failures);
-                            }
-                            if ticket.is_some() {
-                                pending = Some((ticket, replies));
-                            } else {
-                                send_durable(&mut io, fd, None, &replies, &mut send_failures);
-                            }
+                            server.bindings().dispatch(replies, &shell.out);
                         }
-                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                            if let Some((t, r)) = pending.take() {
-                                send_durable(&mut io, fd, t, &r, &mut send_failures);
-                            }
-                            break;
-                        }
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
                         Err(e) => {
-                            if let Some((t, r)) = pending.take() {
-                                send_durable(&mut io, fd, t, &r, &mut send_failures);
-                            }
                             tracing::warn!(error = %e, "recvmmsg failed");
                             break;
                         }
                     }
                 }
             }
-            _ = hup.recv() => {
-                match Config::load(&opts.config_path) {
+            _ = expiry.tick() => {
+                let now = server.bindings().now(start);
+                server.bindings().on_timer(now);
+            }
+            _ = shell.signals.hup.recv() => {
+                match Config::load(&shell.opts.config_path) {
                     Ok((cfg, warnings)) => {
                         log_warnings(&warnings);
-                        check_interfaces(&cfg, &opts.interfaces);
+                        check_interfaces(&cfg, &shell.opts.interfaces);
                         let now = server.bindings().now(start);
-                        match server.bindings().reload(now, &cfg, &opts.interfaces) {
-                            Ok(()) => {
+                        match server.bindings().reload(now, &cfg, &shell.opts.interfaces) {
+                            Ok(Reloaded::Applied) => {
                                 server.set_config(cfg);
-                                tracing::info!(file = %opts.config_path.display(), "configuration reloaded");
+                                tracing::info!(file = %shell.opts.config_path.display(), "configuration reloaded");
                             }
+                            Ok(Reloaded::SwitchMode) => break Next::Switch(Box::new(cfg)),
                             Err(e) => tracing::error!(error = %e, "reload failed; keeping the old configuration"),
                         }
                     }
                     Err(e) => tracing::error!(error = %e, "reload failed; keeping the old configuration"),
                 }
             }
-            _ = usr1.recv() => log_counters(&server),
-            _ = term.recv() => break,
-            _ = int.recv() => break,
+            _ = shell.signals.usr1.recv() => {
+                log_counters(&server);
+                server.bindings().log_stats();
+            }
+            _ = shell.signals.term.recv() => break Next::Stop,
+            _ = shell.signals.int.recv() => break Next::Stop,
         }
-    }
+    };
     log_counters(&server);
-    if send_failures > 0 {
-        tracing::warn!(send_failures, "replies the kernel did not accept");
-    }
-    tracing::info!("dhcp6 server stopped");
-    Ok(())
+    server.bindings().log_stats();
+    Ok(next)
 }

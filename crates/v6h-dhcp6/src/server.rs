@@ -4,6 +4,15 @@
 //! ([`LinkInfo`]) and returns the datagrams to send ([`Reply`]). It never touches a clock or a
 //! socket. Validation follows RFC 8415 §16, processing §18.3, relaying §19.3.
 //!
+//! **Link selection.** A direct message is served on the link of its arrival interface. A
+//! relayed message (RFC 8415 §13.1, §19.3) is served on the link chosen by the relay agent
+//! closest to the client: the innermost Relay-Forw's link-address is looked up among the
+//! configured link prefixes (`[[link]]` tables and `interface` prefixes); if it is `::`, that
+//! relay's Interface-ID is matched against the `[[link]]` `interface_id`s, and failing both the
+//! next outer relay is asked the same way, then the arrival interface. A link-address that
+//! matches no configured link leaves the IAs unserved (NoAddrsAvail, NoPrefixAvail,
+//! NoBinding) and is counted in [`Counters::relay_unknown_link`].
+//!
 //! Leases live behind the [`Bindings`] trait so the stateful service can plug in without
 //! changing the message pipeline. [`NoBindings`] is the stateless service: every IA gets the
 //! status RFC 8415 prescribes when no pool can serve it.
@@ -15,6 +24,7 @@ use crate::wire::{
     ClientMessage, DhcpOption, Ia, IaAddr, IaPrefix, Message, NtpSuboption, RelayMessage, code,
     msg, status,
 };
+use v6h_lease::Prefix;
 
 /// The UDP port servers and relays listen on.
 pub const SERVER_PORT: u16 = 547;
@@ -114,6 +124,9 @@ pub struct Counters {
     pub sent: [u64; 14],
     /// Drops, indexed like [`DropReason::ALL`].
     pub dropped: [u64; 10],
+    /// Relayed messages whose relay link-address matched no configured link (their IAs
+    /// got NoAddrsAvail/NoPrefixAvail/NoBinding).
+    pub relay_unknown_link: u64,
 }
 
 impl Counters {
@@ -329,6 +342,57 @@ fn encode_config_options(cfg: &Config) -> Vec<DhcpOption> {
     opts
 }
 
+/// A link the server can choose for a relayed message: an `interface` block with a
+/// `prefix`, or a `[[link]]`.
+#[derive(Debug, Clone)]
+struct LinkPolicy {
+    name: String,
+    prefix: Option<Prefix>,
+    interface_id: Option<Vec<u8>>,
+    rapid_commit: bool,
+    preference: Option<u8>,
+}
+
+fn link_policies(cfg: &Config) -> Vec<LinkPolicy> {
+    let interfaces = cfg
+        .interfaces
+        .iter()
+        .filter(|i| i.prefix.is_some())
+        .map(|i| LinkPolicy {
+            name: i.name.clone(),
+            prefix: i.prefix,
+            interface_id: None,
+            rapid_commit: i.rapid_commit,
+            preference: i.preference,
+        });
+    let relayed = cfg.links.iter().map(|l| LinkPolicy {
+        name: l.name.clone(),
+        prefix: Some(l.prefix),
+        interface_id: l.interface_id.as_ref().map(|i| i.as_bytes().to_vec()),
+        rapid_commit: l.rapid_commit,
+        preference: l.preference,
+    });
+    interfaces.chain(relayed).collect()
+}
+
+/// Where the name of the chosen link is (no allocation per message).
+#[derive(Debug, Clone, Copy)]
+enum LinkName {
+    /// The arrival interface, by index into `Server::links`.
+    Arrival(usize),
+    /// A link chosen by a relay, by index into `Server::policies`.
+    Policy(usize),
+}
+
+/// The link a message is served on.
+#[derive(Debug, Clone, Copy)]
+struct Serving {
+    /// The link's name; `None`: a relay's link-address matched no configured link.
+    name: Option<LinkName>,
+    rapid_commit: bool,
+    preference: Option<u8>,
+}
+
 /// One layer of relay encapsulation, outermost first.
 struct RelayLayer<'m> {
     hop_count: u8,
@@ -343,6 +407,8 @@ pub struct Server<B: Bindings = NoBindings> {
     duid: Vec<u8>,
     config: Config,
     links: Vec<Link>,
+    /// Links selectable by a relay's link-address or Interface-ID.
+    policies: Vec<LinkPolicy>,
     /// Datagrams from interfaces that are not served.
     unserved: u64,
     bindings: B,
@@ -360,6 +426,7 @@ impl<B: Bindings> Server<B> {
     pub fn new(duid: Vec<u8>, config: Config, bindings: B) -> Self {
         Server {
             duid,
+            policies: link_policies(&config),
             config,
             links: Vec::new(),
             unserved: 0,
@@ -408,6 +475,7 @@ impl<B: Bindings> Server<B> {
 
     /// Replaces the configuration (after validation by the caller); counters are kept.
     pub fn set_config(&mut self, config: Config) {
+        self.policies = link_policies(&config);
         self.config = config;
         let links = std::mem::take(&mut self.links);
         self.links = links
@@ -496,7 +564,17 @@ impl<B: Bindings> Server<B> {
         }
         counters.received[type_index(inner.msg_type)] += 1;
         let unicast = !relayed && !link.dst.is_multicast();
-        let Some(reply) = self.answer(now, inner, unicast, li)? else {
+        let serving = self.serving(&layers, li);
+        if serving.name.is_none() {
+            self.links[li].counters.relay_unknown_link += 1;
+            let unknown = layers
+                .iter()
+                .rev()
+                .find(|l| !l.link_address.is_unspecified())
+                .map_or(Ipv6Addr::UNSPECIFIED, |l| l.link_address);
+            tracing::debug!(link_address = %unknown, "relay link-address matches no configured link");
+        }
+        let Some(reply) = self.answer(now, inner, unicast, li, serving)? else {
             return Ok(None);
         };
         let reply_type = reply.msg_type;
@@ -533,6 +611,64 @@ impl<B: Bindings> Server<B> {
         }))
     }
 
+    /// Chooses the link to serve: by the relays' link-addresses and Interface-IDs, innermost
+    /// first, else the arrival interface `li` (RFC 8415 §19.3).
+    fn serving(&self, layers: &[RelayLayer<'_>], li: usize) -> Serving {
+        let policy = |i: usize| {
+            let p = &self.policies[i];
+            Serving {
+                name: Some(LinkName::Policy(i)),
+                rapid_commit: p.rapid_commit,
+                preference: p.preference,
+            }
+        };
+        for l in layers.iter().rev() {
+            if !l.link_address.is_unspecified() {
+                // Longest matching prefix (validated configurations have no overlaps).
+                return match self
+                    .policies
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, p)| p.prefix.is_some_and(|x| x.contains(l.link_address)))
+                    .max_by_key(|(_, p)| p.prefix.map_or(0, |x| x.len()))
+                {
+                    Some((i, _)) => policy(i),
+                    None => Serving {
+                        name: None,
+                        rapid_commit: false,
+                        preference: None,
+                    },
+                };
+            }
+            if let Some(id) = l.interface_id
+                && let Some(i) = self
+                    .policies
+                    .iter()
+                    .position(|p| p.interface_id.as_deref() == Some(id))
+            {
+                return policy(i);
+            }
+        }
+        let a = &self.links[li];
+        Serving {
+            name: Some(LinkName::Arrival(li)),
+            rapid_commit: a.rapid_commit,
+            preference: a.preference,
+        }
+    }
+
+    /// Whether `a` lies in a configured link prefix or address pool.
+    fn on_known_link(&self, a: Ipv6Addr) -> bool {
+        self.policies
+            .iter()
+            .any(|p| p.prefix.is_some_and(|x| x.contains(a)))
+            || self
+                .config
+                .pools
+                .iter()
+                .any(|p| (u128::from(p.start)..=u128::from(p.end)).contains(&u128::from(a)))
+    }
+
     /// Validates one client message (RFC 8415 §16) and builds the answer.
     fn answer(
         &mut self,
@@ -540,6 +676,7 @@ impl<B: Bindings> Server<B> {
         m: &ClientMessage,
         unicast: bool,
         li: usize,
+        link: Serving,
     ) -> Result<Option<ClientMessage>, DropReason> {
         let mut client_id = None;
         let mut server_id = None;
@@ -596,7 +733,6 @@ impl<B: Bindings> Server<B> {
             }
             _ => return Err(DropReason::NotForServer),
         }
-        let link = &self.links[li];
         let reply_type = if t == msg::SOLICIT && !(rapid && link.rapid_commit) {
             msg::ADVERTISE
         } else {
@@ -638,8 +774,20 @@ impl<B: Bindings> Server<B> {
                 if addrs.is_empty() {
                     return Err(DropReason::ConfirmUndetermined);
                 }
-                let name = link.name.clone();
-                match self.bindings.confirm(now, &name, &addrs) {
+                let judged = if let Some(name) = link.name {
+                    let name = match name {
+                        LinkName::Arrival(i) => self.links[i].name.as_str(),
+                        LinkName::Policy(i) => self.policies[i].name.as_str(),
+                    };
+                    self.bindings.confirm(now, name, &addrs)
+                } else if addrs.iter().any(|a| self.on_known_link(*a)) {
+                    // The addresses belong to a configured link, which the relay's
+                    // link-address is not on: the client has moved.
+                    Some(false)
+                } else {
+                    None
+                };
+                match judged {
                     None => return Err(DropReason::ConfirmUndetermined),
                     Some(true) => {
                         options.push(status_opt(status::SUCCESS, "all addresses on-link"))
@@ -650,12 +798,15 @@ impl<B: Bindings> Server<B> {
                 }
             }
             _ => {
-                let name = link.name.clone();
                 let rapid_commit = t == msg::SOLICIT && rapid && link.rapid_commit;
                 let preference = link.preference;
                 let ctx = IaContext {
                     msg_type: t,
-                    link: &name,
+                    link: match link.name {
+                        Some(LinkName::Arrival(i)) => self.links[i].name.as_str(),
+                        Some(LinkName::Policy(i)) => self.policies[i].name.as_str(),
+                        None => "",
+                    },
                     client_duid: client_id.unwrap_or_default(),
                     rapid_commit,
                 };
@@ -666,7 +817,12 @@ impl<B: Bindings> Server<B> {
                         DhcpOption::IaNa(_) | DhcpOption::IaTa { .. } | DhcpOption::IaPd(_)
                     ) {
                         n_ia += 1;
-                        if let Some(a) = self.bindings.answer_ia(now, &ctx, o) {
+                        let answer = if link.name.is_some() {
+                            self.bindings.answer_ia(now, &ctx, o)
+                        } else {
+                            NoBindings.answer_ia(now, &ctx, o)
+                        };
+                        if let Some(a) = answer {
                             options.push(a);
                         }
                     }

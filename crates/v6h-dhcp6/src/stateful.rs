@@ -11,11 +11,11 @@
 use std::net::Ipv6Addr;
 
 use v6h_lease::{
-    Change, ConfirmOutcome, Engine, EngineConfig, IaKind, IaReply, IaRequest, Lifetimes,
-    LinkConfig, NaPoolConfig, PdPoolConfig, Prefix, Reservation, Resource, Status,
+    Change, ConfirmOutcome, Engine, EngineConfig, HostPoolLifetimes, IaKind, IaReply, IaRequest,
+    Lifetimes, LinkConfig, NaPoolConfig, PdPoolConfig, Prefix, Reservation, Resource, Status,
 };
 
-use crate::config::Config;
+use crate::config::{Config, PdPool, PoolUse};
 use crate::server::{Bindings, IaContext, NoBindings};
 use crate::wire::{DhcpOption, Ia, IaAddr, IaPrefix, msg};
 
@@ -46,10 +46,13 @@ pub enum StatefulError {
 /// Builds the engine configuration for the served interfaces `served`, or `None` when the
 /// configuration has no pools and no reservations (the stateless fast path).
 ///
-/// Each served interface is one link. Its IA_NA pools are the dhcp6s.conf `pool` ranges its
-/// `address-pool` statements name (lifetimes from the first statement), its IA_PD pools the
-/// TOML `pd_pool` entries. A `host` block is reserved on the served link whose address pool
-/// holds its first address, else on the first served interface.
+/// Each served interface is one link, and so is each `[[link]]` (a link behind relays).
+/// A link's IA_NA pools are the `pool` ranges its `address-pool` statements name (lifetimes
+/// from the first statement), its IA_PD pools the TOML `pd_pool` entries, and its on-link
+/// prefix (for Confirm) the configured `prefix`, else its address pools' ranges. A `host`
+/// block is reserved on its TOML `link`, else on the link whose prefix or address pool holds
+/// its first address, else on the first served interface; its addresses and prefixes keep
+/// their own lifetimes, and its `address-pool` lifetimes apply to its addresses from that pool.
 pub fn engine_config(
     cfg: &Config,
     served: &[String],
@@ -57,49 +60,34 @@ pub fn engine_config(
     let has_pools = cfg
         .interfaces
         .iter()
-        .any(|i| !i.address_pools.is_empty() || !i.pd_pools.is_empty());
+        .any(|i| !i.address_pools.is_empty() || !i.pd_pools.is_empty())
+        || cfg
+            .links
+            .iter()
+            .any(|l| !l.address_pools.is_empty() || !l.pd_pools.is_empty());
     if (!has_pools && cfg.hosts.is_empty()) || served.is_empty() {
         return Ok(None);
     }
-    let mut links = Vec::with_capacity(served.len());
+    let mut links = Vec::with_capacity(served.len() + cfg.links.len());
     for name in served {
         let mut link = LinkConfig::new(name);
         if let Some(ifc) = cfg.interface(name) {
             link.rapid_commit = ifc.rapid_commit;
-            for u in &ifc.address_pools {
-                if let Some(p) = cfg.pools.iter().find(|p| p.name == u.pool) {
-                    link.na_pools.push(NaPoolConfig {
-                        first: p.start,
-                        last: p.end,
-                        exclude: Vec::new(),
-                    });
-                }
-            }
-            if let Some(u) = ifc.address_pools.first() {
-                link.na_lifetimes = Lifetimes {
-                    preferred: u.preferred,
-                    valid: u.valid,
-                    t1: None,
-                    t2: None,
-                };
-            }
-            for p in &ifc.pd_pools {
-                link.pd_pools.push(PdPoolConfig {
-                    prefix: p.prefix,
-                    delegated_len: p.delegated_len,
-                    exclude: p.exclude.clone(),
-                });
-                link.pd_lifetimes = Lifetimes {
-                    preferred: p.preferred,
-                    valid: p.valid,
-                    t1: None,
-                    t2: None,
-                };
-            }
+            link.on_link.extend(ifc.prefix);
+            add_pools(cfg, &mut link, &ifc.address_pools, &ifc.pd_pools);
         }
         links.push(link);
     }
+    for rl in &cfg.links {
+        let mut link = LinkConfig::new(&rl.name);
+        link.rapid_commit = rl.rapid_commit;
+        link.on_link.push(rl.prefix);
+        add_pools(cfg, &mut link, &rl.address_pools, &rl.pd_pools);
+        links.push(link);
+    }
     let mut reservations = Vec::with_capacity(cfg.hosts.len());
+    let mut reserved_lifetimes = Vec::new();
+    let mut host_pool_lifetimes = Vec::new();
     for h in &cfg.hosts {
         let duid = crate::duid::from_text(&h.duid).map_err(|e| StatefulError::HostDuid {
             host: h.name.clone(),
@@ -107,20 +95,41 @@ pub fn engine_config(
         })?;
         let mut prefixes = Vec::with_capacity(h.prefixes.len());
         for p in &h.prefixes {
-            prefixes.push(Prefix::new(p.prefix, p.prefix_len).map_err(|error| {
-                StatefulError::HostPrefix {
+            let prefix =
+                Prefix::new(p.prefix, p.prefix_len).map_err(|error| StatefulError::HostPrefix {
                     host: h.name.clone(),
                     error,
-                }
-            })?);
+                })?;
+            reserved_lifetimes.push((Resource::Prefix(prefix), lifetimes(p.preferred, p.valid)));
+            prefixes.push(prefix);
+        }
+        for a in &h.addresses {
+            reserved_lifetimes.push((Resource::Addr(a.address), lifetimes(a.preferred, a.valid)));
+        }
+        for u in &h.address_pools {
+            if let Some(p) = cfg.pools.iter().find(|p| p.name == u.pool) {
+                host_pool_lifetimes.push(HostPoolLifetimes {
+                    duid: duid.clone(),
+                    first: p.start,
+                    last: p.end,
+                    lifetimes: lifetimes(u.preferred, u.valid),
+                });
+            }
         }
         let addresses: Vec<Ipv6Addr> = h.addresses.iter().map(|a| a.address).collect();
         let home = addresses.first().and_then(|a| {
-            links
-                .iter()
-                .find(|l| l.na_pools.iter().any(|p| (p.first..=p.last).contains(a)))
+            let a = u128::from(*a);
+            links.iter().find(|l| {
+                l.on_link.iter().any(|p| p.first() <= a && a <= p.last())
+                    || l.na_pools
+                        .iter()
+                        .any(|p| u128::from(p.first) <= a && a <= u128::from(p.last))
+            })
         });
-        let link = home.unwrap_or(&links[0]).name.clone();
+        let link = match &h.link {
+            Some(name) => name.clone(),
+            None => home.unwrap_or(&links[0]).name.clone(),
+        };
         reservations.push(Reservation {
             link,
             duid,
@@ -130,9 +139,45 @@ pub fn engine_config(
     }
     let mut ec = EngineConfig::new(links);
     ec.reservations = reservations;
+    ec.reserved_lifetimes = reserved_lifetimes;
+    ec.host_pool_lifetimes = host_pool_lifetimes;
     // Validate now so a bad configuration fails at load time.
     Engine::new(ec.clone())?;
     Ok(Some(ec))
+}
+
+/// Lifetimes with the default T1/T2 (0.5 and 0.8 of the preferred lifetime).
+fn lifetimes(preferred: u32, valid: u32) -> Lifetimes {
+    Lifetimes {
+        preferred,
+        valid,
+        t1: None,
+        t2: None,
+    }
+}
+
+/// Adds the named address pools and the prefix pools (with their lifetimes) to `link`.
+fn add_pools(cfg: &Config, link: &mut LinkConfig, uses: &[PoolUse], pd: &[PdPool]) {
+    for u in uses {
+        if let Some(p) = cfg.pools.iter().find(|p| p.name == u.pool) {
+            link.na_pools.push(NaPoolConfig {
+                first: p.start,
+                last: p.end,
+                exclude: Vec::new(),
+            });
+        }
+    }
+    if let Some(u) = uses.first() {
+        link.na_lifetimes = lifetimes(u.preferred, u.valid);
+    }
+    for p in pd {
+        link.pd_pools.push(PdPoolConfig {
+            prefix: p.prefix,
+            delegated_len: p.delegated_len,
+            exclude: p.exclude.clone(),
+        });
+        link.pd_lifetimes = lifetimes(p.preferred, p.valid);
+    }
 }
 
 /// Leases from the `v6h-lease` engine behind the server's [`Bindings`] trait.

@@ -172,6 +172,29 @@ pub struct EngineConfig {
     /// and appropriate (RFC 8415 §18.3.4–5 allow it); otherwise Renew gets NoBinding.
     #[serde(default = "default_true")]
     pub recreate_unknown: bool,
+    /// Lifetimes of individual reserved addresses and prefixes (dhcp6s.conf `host` blocks
+    /// give each its own); other leases get their link's. Each entry must name a resource
+    /// of [`EngineConfig::reservations`]. Set by the DHCPv6 front end; not read from TOML.
+    #[serde(skip)]
+    pub reserved_lifetimes: Vec<(Resource, Lifetimes)>,
+    /// Lifetimes for one client's pool addresses (dhcp6s.conf `host { address-pool P pl vl; }`):
+    /// an IA_NA address inside the range, leased to that DUID, gets these instead of the
+    /// link's. Set by the DHCPv6 front end; not read from TOML.
+    #[serde(skip)]
+    pub host_pool_lifetimes: Vec<HostPoolLifetimes>,
+}
+
+/// Lifetimes for the addresses one client gets from one address range.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HostPoolLifetimes {
+    /// The client's DUID.
+    pub duid: Vec<u8>,
+    /// First address of the range.
+    pub first: Ipv6Addr,
+    /// Last address of the range.
+    pub last: Ipv6Addr,
+    /// The lifetimes to send.
+    pub lifetimes: Lifetimes,
 }
 
 fn default_offer_hold() -> u64 {
@@ -193,6 +216,8 @@ impl EngineConfig {
             offer_hold_secs: default_offer_hold(),
             decline_quarantine_secs: default_quarantine(),
             recreate_unknown: true,
+            reserved_lifetimes: Vec::new(),
+            host_pool_lifetimes: Vec::new(),
         }
     }
 }
@@ -266,6 +291,9 @@ pub enum ConfigError {
     /// The same (or an overlapping) resource is reserved twice.
     #[error("{0} is reserved twice (or overlaps another reservation)")]
     ReservationConflict(String),
+    /// Lifetimes are given for an address or prefix that no reservation holds.
+    #[error("lifetimes given for {0}, which is not reserved")]
+    UnreservedLifetimes(String),
 }
 
 pub(crate) fn check_lifetimes(link: &str, kind: &str, l: &Lifetimes) -> Result<(), ConfigError> {
@@ -346,5 +374,62 @@ mod tests {
             Err(ConfigError::DelegatedLen { .. })
         ));
         assert!(toml::from_str::<EngineConfig>("links = []\nbogus = 1").is_err());
+    }
+
+    /// Reserved resources carry their own lifetimes (and T1/T2 from them); lifetimes for an
+    /// unreserved resource or inconsistent ones are refused.
+    #[test]
+    fn reserved_lifetimes_apply_to_their_reservation_only() {
+        use crate::{Engine, IaKind, IaRequest, Status};
+        let mut lan = LinkConfig::new("lan0");
+        lan.na_pools.push(NaPoolConfig {
+            first: "2001:db8::100".parse().unwrap(),
+            last: "2001:db8::1ff".parse().unwrap(),
+            exclude: Vec::new(),
+        });
+        let mut c = EngineConfig::new(vec![lan]);
+        let host: Ipv6Addr = "2001:db8::99".parse().unwrap();
+        c.reservations.push(Reservation {
+            link: "lan0".into(),
+            duid: vec![0, 3, 0, 1, 9],
+            addresses: vec![host],
+            prefixes: Vec::new(),
+        });
+        let own = Lifetimes {
+            preferred: 100,
+            valid: 200,
+            t1: None,
+            t2: None,
+        };
+        c.reserved_lifetimes.push((Resource::Addr(host), own));
+        let mut e = Engine::new(c.clone()).unwrap();
+        let link = e.link_id("lan0").unwrap();
+        let req = |duid: &'static [u8]| IaRequest {
+            link,
+            duid,
+            kind: IaKind::Na,
+            iaid: 1,
+            leases: &[],
+        };
+        let r = e.request(0, &req(&[0, 3, 0, 1, 9]));
+        assert_eq!(r.status, Status::Success);
+        assert_eq!(r.leases[0].resource, Resource::Addr(host));
+        assert_eq!((r.leases[0].preferred, r.leases[0].valid), (100, 200));
+        assert_eq!((r.t1, r.t2), (50, 80));
+        let r = e.request(0, &req(&[0, 3, 0, 1, 8]));
+        assert_eq!((r.leases[0].preferred, r.leases[0].valid), (3600, 7200));
+        assert_eq!((r.t1, r.t2), (1800, 2880));
+        let mut bad = c.clone();
+        bad.reserved_lifetimes[0].0 = Resource::Addr("2001:db8::98".parse().unwrap());
+        assert!(matches!(
+            Engine::new(bad),
+            Err(ConfigError::UnreservedLifetimes(_))
+        ));
+        let mut bad = c;
+        bad.reserved_lifetimes[0].1.preferred = 300;
+        assert!(matches!(
+            Engine::new(bad),
+            Err(ConfigError::Lifetimes { .. })
+        ));
     }
 }

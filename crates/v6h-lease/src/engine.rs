@@ -292,6 +292,10 @@ pub struct Engine {
     offer_hold: u64,
     quarantine: u64,
     recreate_unknown: bool,
+    /// Per-resource lifetimes of reservations (override the link's).
+    reserved_lifetimes: HashMap<Resource, Lifetimes>,
+    /// Per-client lifetimes for addresses in a range: DUID → `(first, last, lifetimes)`.
+    host_pool_lifetimes: HashMap<Vec<u8>, Vec<(u128, u128, Lifetimes)>>,
 }
 
 fn fnv(seed: u64, parts: &[&[u8]]) -> u64 {
@@ -465,6 +469,41 @@ impl Engine {
                 return Err(ConfigError::ReservationConflict(w[1].2.clone()));
             }
         }
+        let mut reserved_lifetimes = HashMap::new();
+        for (r, lt) in &cfg.reserved_lifetimes {
+            if !reserved_space.contains_key(&r.first())
+                || !reservations.values().flatten().any(|(_, x)| x == r)
+            {
+                return Err(ConfigError::UnreservedLifetimes(r.to_string()));
+            }
+            let what = match r {
+                Resource::Addr(_) => "reserved address",
+                Resource::Prefix(_) => "reserved prefix",
+            };
+            check_lifetimes(&r.to_string(), what, lt)?;
+            reserved_lifetimes.insert(*r, *lt);
+        }
+        let mut host_pool_lifetimes: HashMap<Vec<u8>, Vec<(u128, u128, Lifetimes)>> =
+            HashMap::new();
+        for h in &cfg.host_pool_lifetimes {
+            let (first, last) = (u128::from(h.first), u128::from(h.last));
+            if first > last {
+                return Err(ConfigError::EmptyRange {
+                    link: format!("host pool of DUID {}", hex::encode(&h.duid)),
+                    first: h.first,
+                    last: h.last,
+                });
+            }
+            check_lifetimes(
+                &format!("host pool of DUID {}", hex::encode(&h.duid)),
+                "address",
+                &h.lifetimes,
+            )?;
+            host_pool_lifetimes
+                .entry(h.duid.clone())
+                .or_default()
+                .push((first, last, h.lifetimes));
+        }
         Ok(Engine {
             links,
             link_names,
@@ -479,6 +518,8 @@ impl Engine {
             offer_hold: cfg.offer_hold_secs,
             quarantine: cfg.decline_quarantine_secs,
             recreate_unknown: cfg.recreate_unknown,
+            reserved_lifetimes,
+            host_pool_lifetimes,
         })
     }
 
@@ -576,6 +617,38 @@ impl Engine {
         self.reservations
             .get(duid)
             .is_some_and(|v| v.contains(&(link, *r)))
+    }
+
+    /// The lifetimes for `r` in `key`'s IA: the reservation's own, else the link's `base`.
+    /// For a pool address, a host's own pool lifetimes apply (see
+    /// [`EngineConfig::host_pool_lifetimes`]).
+    fn lt_for(&self, key: &BindingKey, r: &Resource, base: Lifetimes) -> Lifetimes {
+        if !self.reserved_lifetimes.is_empty()
+            && let Some(lt) = self.reserved_lifetimes.get(r)
+            && self.reserved_for(key.link, &key.duid, r)
+        {
+            return *lt;
+        }
+        if !self.host_pool_lifetimes.is_empty()
+            && let Resource::Addr(a) = r
+            && let Some(ranges) = self.host_pool_lifetimes.get(&key.duid)
+        {
+            let a = u128::from(*a);
+            if let Some(&(_, _, lt)) = ranges.iter().find(|&&(f, l, _)| f <= a && a <= l) {
+                return lt;
+            }
+        }
+        base
+    }
+
+    /// `r` as offered to `key` (not committed), with its lifetimes.
+    fn offer_lease(&self, key: &BindingKey, r: Resource, base: Lifetimes) -> Lease {
+        let lt = self.lt_for(key, &r, base);
+        Lease {
+            resource: r,
+            preferred: lt.preferred,
+            valid: lt.valid,
+        }
     }
 
     /// Whether any part of `r` is reserved for a client other than `duid`.
@@ -698,6 +771,7 @@ impl Engine {
         lt: Lifetimes,
     ) {
         let start = r.first();
+        let lt = self.lt_for(key, &r, lt);
         let link_name = self.link_name(key.link).map(str::to_string);
         self.held.insert(
             start,
@@ -746,15 +820,20 @@ impl Engine {
 
     /// Marks `start` bound to its key until `now + valid`, queueing the durable change.
     fn bind(&mut self, now: u64, start: u128, lt: Lifetimes) -> Option<Lease> {
+        let (key, resource) = {
+            let h = self.held.get(&start)?;
+            (h.key.clone(), h.resource)
+        };
+        let lt = self.lt_for(&key, &resource, lt);
         let expires = now.saturating_add(u64::from(lt.valid));
-        let (old, key, resource) = {
+        let old = {
             let h = self.held.get_mut(&start)?;
             let old = h.expires;
             h.state = HeldState::Bound;
             h.expires = expires;
             h.preferred = lt.preferred;
             h.valid = lt.valid;
-            (old, h.key.clone(), h.resource)
+            old
         };
         self.set_timer(start, Some(old), expires);
         let b = self.bindings.entry(key.clone()).or_default();
@@ -783,12 +862,33 @@ impl Engine {
         }
     }
 
+    /// The IA answer. T1/T2 come from the link's lifetimes `lt`, unless a live lease has
+    /// its own (reserved) lifetimes: then from the shortest live preferred lifetime
+    /// (0.5 and 0.8 of it, RFC 8415 §21.4).
     fn finish(leases: Vec<Lease>, lt: Lifetimes, status: Status) -> IaReply {
-        let live = leases.iter().any(|l| l.valid > 0);
+        let mut live = leases.iter().filter(|l| l.valid > 0).peekable();
+        let (t1, t2) = if live.peek().is_none() {
+            (0, 0)
+        } else if leases
+            .iter()
+            .filter(|l| l.valid > 0)
+            .all(|l| l.preferred == lt.preferred && l.valid == lt.valid)
+        {
+            (lt.t1(), lt.t2())
+        } else {
+            let shortest = live.map(|l| l.preferred).min().unwrap_or(0);
+            let own = Lifetimes {
+                preferred: shortest,
+                valid: shortest,
+                t1: None,
+                t2: None,
+            };
+            (own.t1(), own.t2())
+        };
         IaReply {
             status,
-            t1: if live { lt.t1() } else { 0 },
-            t2: if live { lt.t2() } else { 0 },
+            t1,
+            t2,
             leases,
         }
     }
@@ -816,13 +916,11 @@ impl Engine {
         let Some(lt) = self.lifetimes(&key) else {
             return IaReply::status(Self::no_avail(ia.kind));
         };
-        let offer = |r: Resource| Lease {
-            resource: r,
-            preferred: lt.preferred,
-            valid: lt.valid,
-        };
         if let Some(b) = self.bindings.get(&key) {
-            let leases: Vec<Lease> = b.iter().map(|s| offer(self.held[s].resource)).collect();
+            let leases: Vec<Lease> = b
+                .iter()
+                .map(|s| self.offer_lease(&key, self.held[s].resource, lt))
+                .collect();
             return Self::finish(leases, lt, Status::Success);
         }
         let hold_until = now.saturating_add(self.offer_hold);
@@ -834,15 +932,17 @@ impl Engine {
                     h.expires = hold_until;
                 }
                 self.set_timer(s, Some(old), hold_until);
-                leases.push(offer(self.held[&s].resource));
+                let r = self.held[&s].resource;
+                leases.push(self.offer_lease(&key, r, lt));
             }
             return Self::finish(leases, lt, Status::Success);
         }
         match self.pick(&key, ia.leases) {
             Some((r, origin)) => {
                 self.insert_held(&key, r, origin, HeldState::Offered, hold_until, lt);
+                let lease = self.offer_lease(&key, r, lt);
                 self.offers.entry(key).or_default().push(r.first());
-                Self::finish(vec![offer(r)], lt, Status::Success)
+                Self::finish(vec![lease], lt, Status::Success)
             }
             None => IaReply::status(Self::no_avail(ia.kind)),
         }

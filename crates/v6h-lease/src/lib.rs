@@ -52,7 +52,8 @@ pub mod types;
 pub mod view;
 
 pub use config::{
-    ConfigError, EngineConfig, Lifetimes, LinkConfig, NaPoolConfig, PdPoolConfig, Reservation,
+    ConfigError, EngineConfig, HostPoolLifetimes, Lifetimes, LinkConfig, NaPoolConfig,
+    PdPoolConfig, Reservation,
 };
 pub use engine::{
     BindingKey, ConfirmOutcome, Engine, IaReply, IaRequest, Lease, LinkId, PoolUsage, RestoreReport,

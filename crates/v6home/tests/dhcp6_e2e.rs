@@ -6,70 +6,51 @@ use std::net::{Ipv6Addr, SocketAddrV6, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use nix::sched::{CloneFlags, setns};
+use common::{
+    BIN, TempDir, capture, example_path, file_contains_within, in_ns, link_local, need_root,
+    tshark_fields, wait_until,
+};
 use v6h_dhcp6::wire::{ClientMessage, DhcpOption, Message, RelayMessage, code, msg};
 use v6h_lab::{Lab, LabChild, Node};
 
+mod common;
+
 const DNS: &str = "2001:db8:ffff::53";
 
-fn skip() -> bool {
-    if !v6h_lab::is_root() && std::env::var_os("CI").is_none() {
-        eprintln!("skipping: needs root (set CI to force)");
-        return true;
-    }
-    false
-}
-
 fn example_conf() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/lab/dhcp6s.conf")
+    example_path("dhcp6s.conf")
 }
 
-/// The non-tentative link-local address of `node`'s eth0, waiting up to 10 s for DAD.
-fn link_local(lab: &Lab, node: Node) -> Ipv6Addr {
-    link_local_on(lab, node, "eth0")
-}
-
-/// The non-tentative link-local address of `node`'s `dev`, waiting up to 10 s for DAD.
-fn link_local_on(lab: &Lab, node: Node, dev: &str) -> Ipv6Addr {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let out = lab
-            .exec_ok(
-                node,
-                &["ip", "-6", "addr", "show", "dev", dev, "scope", "link"],
-            )
-            .unwrap();
-        for line in out.lines() {
-            let line = line.trim();
-            if line.starts_with("inet6 fe80") && !line.contains("tentative") {
-                let a = line
-                    .split_whitespace()
-                    .nth(1)
-                    .unwrap()
-                    .split('/')
-                    .next()
-                    .unwrap();
-                return a.parse().unwrap();
-            }
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no link-local on {node:?} {dev}: {out}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
+/// Starts `v6home [--log-level L] dhcp6 -f -c conf --duid-file duid [extra] ifaces` on gw and
+/// waits until it listens.
+fn spawn_server(
+    lab: &Lab,
+    log_level: Option<&str>,
+    conf: &Path,
+    duid: &Path,
+    extra: &[&str],
+    ifaces: &[&str],
+) -> LabChild {
+    let mut args = vec![BIN];
+    if let Some(level) = log_level {
+        args.extend(["--log-level", level]);
     }
-}
-
-/// Runs `f` on a thread inside `ns` (sockets it creates live in that namespace).
-fn in_ns<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let path = format!("/run/netns/{ns}");
-    std::thread::spawn(move || {
-        let fd = std::fs::File::open(&path).expect("open netns");
-        setns(&fd, CloneFlags::CLONE_NEWNET).expect("setns");
-        f()
-    })
-    .join()
-    .expect("namespace thread panicked")
+    args.extend([
+        "dhcp6",
+        "-f",
+        "-c",
+        conf.to_str().unwrap(),
+        "--duid-file",
+        duid.to_str().unwrap(),
+        "--no-import-dhcp6s-duid",
+    ]);
+    args.extend_from_slice(extra);
+    args.extend_from_slice(ifaces);
+    let server = lab.spawn(Node::Gw, &args).expect("spawn server");
+    server
+        .wait_for_log("listening", Duration::from_secs(10))
+        .expect("server up");
+    server
 }
 
 struct Setup {
@@ -79,35 +60,27 @@ struct Setup {
     gw_ll: Ipv6Addr,
 }
 
-fn setup(tag: &str) -> Setup {
+/// A lab with a per-test directory `dhcp6-<tag>` in its run dir, once gw's and host's eth0
+/// have their link-local addresses; returns (lab, dir, gw's link-local).
+fn lab_and_dir(tag: &str) -> (Lab, PathBuf, Ipv6Addr) {
     let lab = Lab::up(&v6h_lab::unique_name(tag)).expect("lab up");
     let dir = lab.run_dir().join(format!("dhcp6-{tag}"));
     std::fs::create_dir_all(&dir).unwrap();
-    let gw_ll = link_local(&lab, Node::Gw);
-    link_local(&lab, Node::Host);
-    let conf = example_conf();
-    let duid = dir.join("server-duid");
-    let server = lab
-        .spawn(
-            Node::Gw,
-            &[
-                env!("CARGO_BIN_EXE_v6home"),
-                "--log-level",
-                "info",
-                "dhcp6",
-                "-f",
-                "-c",
-                conf.to_str().unwrap(),
-                "--duid-file",
-                duid.to_str().unwrap(),
-                "--no-import-dhcp6s-duid",
-                "eth0",
-            ],
-        )
-        .expect("spawn server");
-    server
-        .wait_for_log("listening", Duration::from_secs(10))
-        .expect("server up");
+    let gw_ll = link_local(&lab, Node::Gw, "eth0");
+    link_local(&lab, Node::Host, "eth0");
+    (lab, dir, gw_ll)
+}
+
+fn setup(tag: &str) -> Setup {
+    let (lab, dir, gw_ll) = lab_and_dir(tag);
+    let server = spawn_server(
+        &lab,
+        Some("info"),
+        &example_conf(),
+        &dir.join("server-duid"),
+        &[],
+        &["eth0"],
+    );
     Setup {
         lab,
         dir,
@@ -135,51 +108,14 @@ fn write_env_script(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
     (script, log)
 }
 
-fn wait_file_contains(path: &Path, needle: &str, secs: u64) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while Instant::now() < deadline {
-        if std::fs::read_to_string(path)
-            .unwrap_or_default()
-            .contains(needle)
-        {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    false
-}
-
 /// dhclient -6 -S on host: must receive the DNS server.
 fn dhclient_gets_dns(s: &Setup, tag: &str) {
-    let (script, log) = write_env_script(&s.dir, &format!("dhclient-{tag}"));
-    let lf = s.dir.join(format!("{tag}.leases"));
-    let pf = s.dir.join(format!("{tag}.pid"));
-    let client = s
-        .lab
-        .spawn(
-            Node::Host,
-            &[
-                "timeout",
-                "20",
-                "dhclient",
-                "-6",
-                "-v",
-                "-d",
-                "-1",
-                "-S",
-                "-D",
-                "LL",
-                "-lf",
-                lf.to_str().unwrap(),
-                "-pf",
-                pf.to_str().unwrap(),
-                "-sf",
-                script.to_str().unwrap(),
-                "eth0",
-            ],
-        )
-        .unwrap();
-    let ok = wait_file_contains(&log, &format!("new_dhcp6_name_servers={DNS}"), 20);
+    let (client, log) = spawn_dhclient(s, tag, &["-1", "-S"], 20);
+    let ok = file_contains_within(
+        &log,
+        &format!("new_dhcp6_name_servers={DNS}"),
+        Duration::from_secs(20),
+    );
     assert!(
         ok,
         "dhclient got no DNS server.\nclient log:\n{}\nenv:\n{}\nserver log:\n{}",
@@ -192,7 +128,7 @@ fn dhclient_gets_dns(s: &Setup, tag: &str) {
 
 #[test]
 fn dhclient_stateless_receives_dns_server() {
-    if skip() {
+    if !need_root() {
         return;
     }
     let s = setup("dhcl");
@@ -201,7 +137,7 @@ fn dhclient_stateless_receives_dns_server() {
 
 #[test]
 fn wide_dhcp6c_information_only_receives_dns_server() {
-    if skip() {
+    if !need_root() {
         return;
     }
     let s = setup("d6c");
@@ -215,17 +151,59 @@ fn wide_dhcp6c_information_only_receives_dns_server() {
         ),
     )
     .unwrap();
-    // dhcp6c keeps its DUID in /var/lib/dhcpv6; remove it afterwards only if we created it.
-    let duid = Path::new("/var/lib/dhcpv6/dhcp6c_duid");
-    let existed = duid.exists();
-    let pid = s.dir.join("dhcp6c.pid");
-    let client = s
-        .lab
+    let duid = Dhcp6cDuid::guard();
+    let client = spawn_dhcp6c(&s, &conf, "dhcp6c", 20);
+    let ok = file_contains_within(
+        &log,
+        &format!("new_domain_name_servers={DNS}"),
+        Duration::from_secs(20),
+    );
+    drop(client);
+    drop(duid);
+    assert!(
+        ok,
+        "dhcp6c got no DNS server.\nenv:\n{}\nserver log:\n{}",
+        std::fs::read_to_string(&log).unwrap_or_default(),
+        s.server.log()
+    );
+}
+
+/// Where wide dhcp6c (Debian's build) keeps its DUID; the path is built in.
+const DHCP6C_DUID: &str = "/var/lib/dhcpv6/dhcp6c_duid";
+
+/// Removes dhcp6c's DUID file when dropped, but only if it did not exist when the guard was
+/// made: a file we did not create is never deleted.
+struct Dhcp6cDuid {
+    existed: bool,
+}
+
+impl Dhcp6cDuid {
+    fn guard() -> Dhcp6cDuid {
+        Dhcp6cDuid {
+            existed: Path::new(DHCP6C_DUID).exists(),
+        }
+    }
+}
+
+impl Drop for Dhcp6cDuid {
+    fn drop(&mut self) {
+        if !self.existed {
+            let _ = std::fs::remove_file(DHCP6C_DUID);
+        }
+    }
+}
+
+/// Starts `timeout secs dhcp6c -f -D -c conf eth0` on host, its pid file `<tag>.pid` in the
+/// test's directory.
+fn spawn_dhcp6c(s: &Setup, conf: &Path, tag: &str, secs: u32) -> LabChild {
+    let pid = s.dir.join(format!("{tag}.pid"));
+    let secs = secs.to_string();
+    s.lab
         .spawn(
             Node::Host,
             &[
                 "timeout",
-                "20",
+                &secs,
                 "dhcp6c",
                 "-f",
                 "-D",
@@ -236,18 +214,7 @@ fn wide_dhcp6c_information_only_receives_dns_server() {
                 "eth0",
             ],
         )
-        .unwrap();
-    let ok = wait_file_contains(&log, &format!("new_domain_name_servers={DNS}"), 20);
-    drop(client);
-    if !existed {
-        let _ = std::fs::remove_file(duid);
-    }
-    assert!(
-        ok,
-        "dhcp6c got no DNS server.\nenv:\n{}\nserver log:\n{}",
-        std::fs::read_to_string(&log).unwrap_or_default(),
-        s.server.log()
-    );
+        .unwrap()
 }
 
 fn information_request(xid: [u8; 3]) -> Vec<u8> {
@@ -273,7 +240,7 @@ fn has_dns(m: &ClientMessage) -> bool {
 
 #[test]
 fn relayed_information_request_is_answered_through_the_relay() {
-    if skip() {
+    if !need_root() {
         return;
     }
     let s = setup("rly");
@@ -409,7 +376,7 @@ fn junk(i: u32, rng: &mut u64) -> Vec<u8> {
 
 #[test]
 fn junk_flood_does_not_stop_service() {
-    if skip() {
+    if !need_root() {
         return;
     }
     let mut s = setup("junk");
@@ -459,37 +426,15 @@ fn junk_flood_does_not_stop_service() {
 
 #[test]
 fn sighup_reload_keeps_old_config_when_new_is_invalid() {
-    if skip() {
+    if !need_root() {
         return;
     }
     // Own config file so it can be edited.
-    let lab = Lab::up(&v6h_lab::unique_name("hup")).expect("lab up");
-    let dir = lab.run_dir().join("dhcp6-hup");
-    std::fs::create_dir_all(&dir).unwrap();
-    link_local(&lab, Node::Gw);
-    link_local(&lab, Node::Host);
+    let (lab, dir, _) = lab_and_dir("hup");
     let conf = dir.join("dhcp6s.conf");
     std::fs::write(&conf, "option domain-name-servers 2001:db8:ffff::53;\n").unwrap();
     let duid = dir.join("duid");
-    let server = lab
-        .spawn(
-            Node::Gw,
-            &[
-                env!("CARGO_BIN_EXE_v6home"),
-                "dhcp6",
-                "-f",
-                "-c",
-                conf.to_str().unwrap(),
-                "--duid-file",
-                duid.to_str().unwrap(),
-                "--no-import-dhcp6s-duid",
-                "eth0",
-            ],
-        )
-        .unwrap();
-    server
-        .wait_for_log("listening", Duration::from_secs(10))
-        .unwrap();
+    let server = spawn_server(&lab, None, &conf, &duid, &[], &["eth0"]);
     let first_duid = std::fs::read_to_string(&duid).unwrap();
     // Invalid: duplicate DNS server. The old config stays.
     std::fs::write(
@@ -513,32 +458,13 @@ fn sighup_reload_keeps_old_config_when_new_is_invalid() {
     assert!(got.is_some(), "old configuration no longer served");
     drop(server);
     // The DUID survives a restart.
-    let server = lab
-        .spawn(
-            Node::Gw,
-            &[
-                env!("CARGO_BIN_EXE_v6home"),
-                "dhcp6",
-                "-f",
-                "-c",
-                example_conf().to_str().unwrap(),
-                "--duid-file",
-                duid.to_str().unwrap(),
-                "--no-import-dhcp6s-duid",
-                "eth0",
-            ],
-        )
-        .unwrap();
-    server
-        .wait_for_log("listening", Duration::from_secs(10))
-        .unwrap();
+    let _server = spawn_server(&lab, None, &example_conf(), &duid, &[], &["eth0"]);
     assert_eq!(std::fs::read_to_string(&duid).unwrap(), first_duid);
 }
 
 #[test]
 fn convert_and_check_subcommands_work_without_root() {
-    let bin = env!("CARGO_BIN_EXE_v6home");
-    let out = std::process::Command::new(bin)
+    let out = std::process::Command::new(BIN)
         .args(["dhcp6", "convert", example_conf().to_str().unwrap()])
         .output()
         .unwrap();
@@ -549,24 +475,22 @@ fn convert_and_check_subcommands_work_without_root() {
         "{toml}"
     );
     // The converted file is a valid native configuration.
-    let dir = std::env::temp_dir().join(format!("v6h-dhcp6-convert-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("dhcp6.toml");
+    let dir = TempDir::new("v6h-dhcp6-convert");
+    let path = dir.path().join("dhcp6.toml");
     std::fs::write(&path, &toml).unwrap();
-    let out = std::process::Command::new(bin)
+    let out = std::process::Command::new(BIN)
         .args(["dhcp6", "check", path.to_str().unwrap()])
         .output()
         .unwrap();
-    std::fs::remove_dir_all(&dir).unwrap();
     assert!(out.status.success(), "{out:?}");
     // A config dhcp6s would reject silently fails with the reason and its location.
-    let bad = Path::new(env!("CARGO_TARGET_TMPDIR")).join("dup-dns.conf");
+    let bad = dir.path().join("dup-dns.conf");
     std::fs::write(
         &bad,
         "option domain-name-servers 2001:db8::1 2001:db8::1;\n",
     )
     .unwrap();
-    let out = std::process::Command::new(bin)
+    let out = std::process::Command::new(BIN)
         .args(["dhcp6", "check", bad.to_str().unwrap()])
         .output()
         .unwrap();
@@ -580,12 +504,10 @@ fn convert_and_check_subcommands_work_without_root() {
 
 #[test]
 fn one_process_serves_two_interfaces() {
-    if skip() {
+    if !need_root() {
         return;
     }
-    let lab = Lab::up(&v6h_lab::unique_name("two")).expect("lab up");
-    let dir = lab.run_dir().join("dhcp6-two");
-    std::fs::create_dir_all(&dir).unwrap();
+    let (lab, dir, _) = lab_and_dir("two");
     // A second link between gw and host, inside the lab's namespaces.
     let host_ns = lab.ns(Node::Host);
     lab.exec_ok(
@@ -599,31 +521,16 @@ fn one_process_serves_two_interfaces() {
         .unwrap();
     lab.exec_ok(Node::Host, &["ip", "link", "set", "d6c", "up"])
         .unwrap();
-    link_local(&lab, Node::Gw);
-    link_local(&lab, Node::Host);
-    link_local_on(&lab, Node::Gw, "d6s");
-    link_local_on(&lab, Node::Host, "d6c");
-    let duid = dir.join("duid");
-    let server = lab
-        .spawn(
-            Node::Gw,
-            &[
-                env!("CARGO_BIN_EXE_v6home"),
-                "dhcp6",
-                "-f",
-                "-c",
-                example_conf().to_str().unwrap(),
-                "--duid-file",
-                duid.to_str().unwrap(),
-                "--no-import-dhcp6s-duid",
-                "eth0",
-                "d6s",
-            ],
-        )
-        .unwrap();
-    server
-        .wait_for_log("listening", Duration::from_secs(10))
-        .unwrap();
+    link_local(&lab, Node::Gw, "d6s");
+    link_local(&lab, Node::Host, "d6c");
+    let server = spawn_server(
+        &lab,
+        None,
+        &example_conf(),
+        &dir.join("duid"),
+        &[],
+        &["eth0", "d6s"],
+    );
     let got = in_ns(&host_ns, || {
         let c = UdpSocket::bind("[::]:546").unwrap();
         c.set_read_timeout(Some(Duration::from_millis(100)))
@@ -691,40 +598,19 @@ end = "2001:db8:1234::1fff"
 
 /// Starts the stateful server on gw's eth0 with `conf`, the DUID and lease files in `dir`.
 fn spawn_stateful(lab: &Lab, dir: &Path, conf: &Path) -> LabChild {
-    let duid = dir.join("server-duid");
     let leases = dir.join("leases.journal");
-    let server = lab
-        .spawn(
-            Node::Gw,
-            &[
-                env!("CARGO_BIN_EXE_v6home"),
-                "--log-level",
-                "info",
-                "dhcp6",
-                "-f",
-                "-c",
-                conf.to_str().unwrap(),
-                "--duid-file",
-                duid.to_str().unwrap(),
-                "--no-import-dhcp6s-duid",
-                "--lease-file",
-                leases.to_str().unwrap(),
-                "eth0",
-            ],
-        )
-        .expect("spawn server");
-    server
-        .wait_for_log("listening", Duration::from_secs(10))
-        .expect("server up");
-    server
+    spawn_server(
+        lab,
+        Some("info"),
+        conf,
+        &dir.join("server-duid"),
+        &["--lease-file", leases.to_str().unwrap()],
+        &["eth0"],
+    )
 }
 
 fn stateful_setup(tag: &str, preferred: u32, valid: u32) -> Setup {
-    let lab = Lab::up(&v6h_lab::unique_name(tag)).expect("lab up");
-    let dir = lab.run_dir().join(format!("dhcp6-{tag}"));
-    std::fs::create_dir_all(&dir).unwrap();
-    let gw_ll = link_local(&lab, Node::Gw);
-    link_local(&lab, Node::Host);
+    let (lab, dir, gw_ll) = lab_and_dir(tag);
     let conf = stateful_conf(&dir, preferred, valid);
     let server = spawn_stateful(&lab, &dir, &conf);
     Setup {
@@ -770,6 +656,21 @@ fn env_var(log: &Path, reason: &str, var: &str) -> Option<String> {
     })
 }
 
+/// Runs `dhclient -6 <flags>` on host (for 20 s) until it binds; `var` of its BOUND6 run.
+fn dhclient_bound(s: &Setup, tag: &str, flags: &[&str], var: &str) -> String {
+    let (client, log) = spawn_dhclient(s, tag, flags, 20);
+    let ok = file_contains_within(&log, "reason=BOUND6", Duration::from_secs(20));
+    let value = env_var(&log, "BOUND6", var);
+    assert!(
+        ok && value.is_some(),
+        "dhclient bound no {var}.\nclient log:\n{}\nenv:\n{}\nserver log:\n{}",
+        client.log(),
+        std::fs::read_to_string(&log).unwrap_or_default(),
+        s.server.log()
+    );
+    value.unwrap()
+}
+
 fn in_lan_pool(a: Ipv6Addr) -> bool {
     let lo: Ipv6Addr = "2001:db8:1234::1000".parse().unwrap();
     let hi: Ipv6Addr = "2001:db8:1234::1fff".parse().unwrap();
@@ -778,7 +679,7 @@ fn in_lan_pool(a: Ipv6Addr) -> bool {
 
 /// `v6home dhcp6 leases --json` on the lease file of `s`.
 fn leases_json(s: &Setup) -> String {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_v6home"))
+    let out = std::process::Command::new(BIN)
         .args(["dhcp6", "leases", "--json", "--lease-file"])
         .arg(s.dir.join("leases.journal"))
         .output()
@@ -789,21 +690,13 @@ fn leases_json(s: &Setup) -> String {
 
 #[test]
 fn dhclient_gets_an_address_from_the_pool() {
-    if skip() {
+    if !need_root() {
         return;
     }
     let s = stateful_setup("dsna", 3600, 7200);
-    let (client, log) = spawn_dhclient(&s, "na", &["-1"], 20);
-    let ok = wait_file_contains(&log, "reason=BOUND6", 20);
-    let addr = env_var(&log, "BOUND6", "new_ip6_address");
-    assert!(
-        ok && addr.is_some(),
-        "dhclient got no address.\nclient log:\n{}\nenv:\n{}\nserver log:\n{}",
-        client.log(),
-        std::fs::read_to_string(&log).unwrap_or_default(),
-        s.server.log()
-    );
-    let addr: Ipv6Addr = addr.unwrap().parse().unwrap();
+    let addr: Ipv6Addr = dhclient_bound(&s, "na", &["-1"], "new_ip6_address")
+        .parse()
+        .unwrap();
     assert!(in_lan_pool(addr), "{addr} is not from the pool");
     // The lease is in the journal, and the listing shows it.
     let json = leases_json(&s);
@@ -812,21 +705,11 @@ fn dhclient_gets_an_address_from_the_pool() {
 
 #[test]
 fn dhclient_gets_a_56_from_the_pd_pool() {
-    if skip() {
+    if !need_root() {
         return;
     }
     let s = stateful_setup("dspd", 3600, 7200);
-    let (client, log) = spawn_dhclient(&s, "pd", &["-1", "-P"], 20);
-    let ok = wait_file_contains(&log, "reason=BOUND6", 20);
-    let prefix = env_var(&log, "BOUND6", "new_ip6_prefix");
-    assert!(
-        ok && prefix.is_some(),
-        "dhclient got no prefix.\nclient log:\n{}\nenv:\n{}\nserver log:\n{}",
-        client.log(),
-        std::fs::read_to_string(&log).unwrap_or_default(),
-        s.server.log()
-    );
-    let prefix = prefix.unwrap();
+    let prefix = dhclient_bound(&s, "pd", &["-1", "-P"], "new_ip6_prefix");
     let (a, len) = prefix.split_once('/').unwrap();
     let a: Ipv6Addr = a.parse().unwrap();
     assert_eq!(len, "56", "{prefix}");
@@ -842,14 +725,14 @@ fn dhclient_gets_a_56_from_the_pd_pool() {
 
 #[test]
 fn renew_after_server_restart_keeps_the_lease() {
-    if skip() {
+    if !need_root() {
         return;
     }
     // T1 = 10 s: the client renews soon after the server is killed and restarted.
     let mut s = stateful_setup("dsrs", 20, 60);
     let (client, log) = spawn_dhclient(&s, "rs", &[], 60);
     assert!(
-        wait_file_contains(&log, "reason=BOUND6", 20),
+        file_contains_within(&log, "reason=BOUND6", Duration::from_secs(20)),
         "no lease.\nclient log:\n{}\nserver log:\n{}",
         client.log(),
         s.server.log()
@@ -863,7 +746,7 @@ fn renew_after_server_restart_keeps_the_lease() {
     s.server
         .wait_for_log("leases restored", Duration::from_secs(5))
         .unwrap();
-    let ok = wait_file_contains(&log, "reason=RENEW6", 30);
+    let ok = file_contains_within(&log, "reason=RENEW6", Duration::from_secs(30));
     assert!(
         ok,
         "no renewal.\nclient log:\n{}\nenv:\n{}\nserver log:\n{}",
@@ -879,14 +762,11 @@ fn renew_after_server_restart_keeps_the_lease() {
     assert!(client.log().contains("RCV: Reply"), "{}", client.log());
 }
 
-#[test]
-fn wide_dhcp6c_gets_an_address_and_a_prefix() {
-    if skip() {
-        return;
-    }
-    let s = stateful_setup("dsw", 3600, 7200);
-    let (script, _log) = write_env_script(&s.dir, "dhcp6c-s");
-    let conf = s.dir.join("dhcp6c.conf");
+/// A dhcp6c.conf (`<tag>.conf` in the test's directory) asking for an address (IA_NA 1) and
+/// a prefix (IA_PD 2, one /64 of it on lo), with the env-logging script `<tag>.sh`.
+fn dhcp6c_stateful_conf(s: &Setup, tag: &str) -> PathBuf {
+    let (script, _log) = write_env_script(&s.dir, tag);
+    let conf = s.dir.join(format!("{tag}.conf"));
     std::fs::write(
         &conf,
         format!(
@@ -897,55 +777,49 @@ fn wide_dhcp6c_gets_an_address_and_a_prefix() {
         ),
     )
     .unwrap();
-    // dhcp6c keeps its DUID in /var/lib/dhcpv6; remove it afterwards only if we created it.
-    let duid = Path::new("/var/lib/dhcpv6/dhcp6c_duid");
-    let existed = duid.exists();
-    let pid = s.dir.join("dhcp6c-s.pid");
-    let client = s
-        .lab
-        .spawn(
-            Node::Host,
-            &[
-                "timeout",
-                "20",
-                "dhcp6c",
-                "-f",
-                "-D",
-                "-c",
-                conf.to_str().unwrap(),
-                "-p",
-                pid.to_str().unwrap(),
-                "eth0",
-            ],
-        )
+    conf
+}
+
+/// What dhcp6c configured on host: (the address from the pool on eth0, an address from the
+/// delegated /56 on lo), each if present.
+fn dhcp6c_holds(lab: &Lab) -> (Option<Ipv6Addr>, Option<Ipv6Addr>) {
+    let out = lab
+        .exec_ok(Node::Host, &["ip", "-6", "addr", "show", "scope", "global"])
         .unwrap();
-    // dhcp6c configures the address on eth0 and an address from the /56 on lo.
-    let deadline = Instant::now() + Duration::from_secs(20);
     let (mut na, mut pd) = (None, None);
-    while Instant::now() < deadline && (na.is_none() || pd.is_none()) {
-        let out = s
-            .lab
-            .exec_ok(Node::Host, &["ip", "-6", "addr", "show", "scope", "global"])
-            .unwrap();
-        for w in out.split_whitespace() {
-            let Some(a) = w.split('/').next().and_then(|a| a.parse::<Ipv6Addr>().ok()) else {
-                continue;
-            };
-            if in_lan_pool(a) {
-                na = Some(a);
-            } else if a.segments()[..3] == [0x2001, 0xdb8, 0x1234] && a.segments()[3] & 0xff00 != 0
-            {
-                pd = Some(a);
-            }
+    for w in out.split_whitespace() {
+        let Some(a) = w.split('/').next().and_then(|a| a.parse::<Ipv6Addr>().ok()) else {
+            continue;
+        };
+        if in_lan_pool(a) {
+            na = Some(a);
+        } else if a.segments()[..3] == [0x2001, 0xdb8, 0x1234] && a.segments()[3] & 0xff00 != 0 {
+            pd = Some(a);
         }
-        std::thread::sleep(Duration::from_millis(200));
     }
+    (na, pd)
+}
+
+#[test]
+fn wide_dhcp6c_gets_an_address_and_a_prefix() {
+    if !need_root() {
+        return;
+    }
+    let s = stateful_setup("dsw", 3600, 7200);
+    let conf = dhcp6c_stateful_conf(&s, "dhcp6c-s");
+    let duid = Dhcp6cDuid::guard();
+    let client = spawn_dhcp6c(&s, &conf, "dhcp6c-s", 20);
+    // dhcp6c configures the address on eth0 and an address from the /56 on lo.
+    let mut held = (None, None);
+    wait_until(Duration::from_secs(20), || {
+        held = dhcp6c_holds(&s.lab);
+        held.0.is_some() && held.1.is_some()
+    });
+    let (na, pd) = held;
     let json = leases_json(&s);
     let client_log = client.log();
     drop(client);
-    if !existed {
-        let _ = std::fs::remove_file(duid);
-    }
+    drop(duid);
     assert!(
         na.is_some() && pd.is_some(),
         "dhcp6c: address {na:?}, prefix address {pd:?}.\nclient log:\n{client_log}\nserver log:\n{}",
@@ -954,6 +828,119 @@ fn wide_dhcp6c_gets_an_address_and_a_prefix() {
     let na = na.unwrap().to_string();
     assert!(json.contains(&na), "{json}");
     assert!(json.contains("\"pd\""), "no prefix lease listed: {json}");
+}
+
+/// The leases in the journal as (kind, lease, expires), sorted.
+fn journal_expiries(s: &Setup) -> Vec<(String, String, u64)> {
+    let v: serde_json::Value = serde_json::from_str(&leases_json(s)).unwrap();
+    let mut rows: Vec<(String, String, u64)> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            (
+                l["kind"].as_str().unwrap().to_owned(),
+                l["lease"].as_str().unwrap().to_owned(),
+                l["expires"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    rows.sort();
+    rows
+}
+
+/// Issue 8: after the server restarts, wide dhcp6c renews its address and its prefix with it
+/// and keeps both (T1 = 10 s from preferred 20 s).
+#[test]
+fn wide_dhcp6c_renews_address_and_prefix_after_server_restart() {
+    if !need_root() {
+        return;
+    }
+    let mut s = stateful_setup("dswr", 20, 60);
+    let conf = dhcp6c_stateful_conf(&s, "dhcp6c-r");
+    let duid = Dhcp6cDuid::guard();
+    let client = spawn_dhcp6c(&s, &conf, "dhcp6c-r", 60);
+    let mut held = (None, None);
+    let bound = wait_until(Duration::from_secs(20), || {
+        held = dhcp6c_holds(&s.lab);
+        held.0.is_some() && held.1.is_some()
+    });
+    assert!(
+        bound,
+        "dhcp6c: {held:?}.\nclient log:\n{}\nserver log:\n{}",
+        client.log(),
+        s.server.log()
+    );
+    // Crash the server (no clean shutdown) and start it again on the same lease file.
+    s.server.signal(nix::sys::signal::Signal::SIGKILL).unwrap();
+    s.server.wait_timeout(Duration::from_secs(5)).unwrap();
+    let conf = s.dir.join("stateful.toml");
+    s.server = spawn_stateful(&s.lab, &s.dir, &conf);
+    s.server
+        .wait_for_log("leases restored", Duration::from_secs(5))
+        .unwrap();
+    let restored = journal_expiries(&s);
+    let kinds: Vec<&str> = restored.iter().map(|(k, _, _)| k.as_str()).collect();
+    assert_eq!(
+        kinds,
+        ["na", "pd"],
+        "one address and one prefix: {restored:?}"
+    );
+    // Watch what goes over the wire from now on.
+    let pcap = s.dir.join("renew.pcap");
+    let mut capture = capture(
+        &s.lab,
+        Node::Host,
+        "eth0",
+        "udp port 546 or udp port 547",
+        &pcap,
+    );
+    // The restarted server extends both leases: their expiry moves past the restored one.
+    let mut now = restored.clone();
+    let renewed = wait_until(Duration::from_secs(30), || {
+        now = journal_expiries(&s);
+        now.len() == restored.len()
+            && now
+                .iter()
+                .zip(&restored)
+                .all(|(n, r)| n.0 == r.0 && n.1 == r.1 && n.2 > r.2)
+    });
+    // Let the Reply reach dhcp6c and be applied before looking at host.
+    std::thread::sleep(Duration::from_secs(1));
+    capture.stop();
+    let after = dhcp6c_holds(&s.lab);
+    let client_log = client.log();
+    drop(client);
+    drop(duid);
+    assert!(
+        renewed,
+        "no renewal after the restart: {restored:?} -> {now:?}\nclient log:\n{client_log}\nserver log:\n{}",
+        s.server.log()
+    );
+    // The same leases, still held by dhcp6c.
+    assert_eq!(after, held, "dhcp6c's address and prefix changed");
+    let (na, pd) = (held.0.unwrap(), held.1.unwrap());
+    assert_eq!(now[0].1, na.to_string(), "{now:?}");
+    let (p, len) = now[1].1.split_once('/').unwrap();
+    let p: Ipv6Addr = p.parse().unwrap();
+    assert_eq!(len, "56", "{now:?}");
+    assert_eq!(
+        u128::from(pd) >> 72,
+        u128::from(p) >> 72,
+        "{pd} is not in the delegated {:?}",
+        now[1].1
+    );
+    // On the wire: dhcp6c sent a Renew (5) and the server replied (7); no Solicit (1) or
+    // Rebind (6), so the client never lost its binding or gave up on its server.
+    let types = tshark_fields(&s.lab, Node::Host, &pcap, "dhcpv6", &["dhcpv6.msgtype"]);
+    let types: Vec<&str> = types.lines().map(str::trim).collect();
+    eprintln!("expiries at restart {restored:?}, after renewal {now:?}; message types {types:?}");
+    assert!(types.contains(&"5"), "no Renew: {types:?}");
+    assert!(types.contains(&"7"), "no Reply: {types:?}");
+    assert!(
+        !types.contains(&"1") && !types.contains(&"6"),
+        "Solicit or Rebind: {types:?}"
+    );
 }
 
 /// One Solicit/Advertise/Request/Reply for client `n` from `sock`; the address the Reply
@@ -1055,7 +1042,7 @@ fn journal_leases(s: &Setup) -> Vec<(String, String)> {
 
 #[test]
 fn kill_9_under_perfdhcp_load_loses_no_replied_lease() {
-    if skip() {
+    if !need_root() {
         return;
     }
     let mut s = stateful_setup("dskl", 3600, 7200);

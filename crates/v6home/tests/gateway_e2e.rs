@@ -2,44 +2,16 @@
 //! tunnel, forwarding, RAs and DHCPv6; the RAs follow the tunnel's state; SIGHUP with a broken
 //! config keeps the service; SIGTERM sends the goodbye RAs.
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
+use common::{
+    BIN, broker_conf, check, curl, default_route, example, need_root, nft_clear, nft_drop,
+    start_broker, sysctl, verdict, wait_for,
+};
 use nix::sys::signal::Signal;
 use v6h_lab::{Lab, LabChild, Node, addr};
 
-const BIN: &str = env!("CARGO_BIN_EXE_v6home");
-const EXAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/lab");
-
-fn need_root() -> bool {
-    if v6h_lab::is_root() {
-        return true;
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "CI is set but the lab tests are not running as root"
-    );
-    eprintln!("skipping: the lab tests need root");
-    false
-}
-
-fn wait_until<T>(what: &str, secs: u64, mut probe: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(v) = probe() {
-            return v;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {secs} s: {what}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-fn example(name: &str) -> String {
-    std::fs::read_to_string(Path::new(EXAMPLES).join(name)).unwrap()
-}
+mod common;
 
 /// The gateway under test: broker on pop, gateway on gw, configs in the lab's run dir.
 struct Setup {
@@ -53,11 +25,7 @@ struct Setup {
 fn setup(prefix: &str) -> Setup {
     let lab = Lab::up(&v6h_lab::unique_name(prefix)).unwrap();
     let dir = lab.run_dir().to_path_buf();
-    let broker = example("broker.toml").replace(
-        "run_dir = \"/run/v6home/broker\"",
-        &format!("run_dir = \"{}\"", dir.join("broker").display()),
-    );
-    std::fs::write(dir.join("broker.toml"), broker).unwrap();
+    let broker_conf = broker_conf(&lab);
     let aiccu = example("aiccu.conf").replace(
         "pidfile /run/v6home/aiccu-lab.pid",
         &format!("pidfile {}", dir.join("aiccu.pid").display()),
@@ -82,14 +50,7 @@ dhcp6s_conf = "dhcp6s.conf"
 "#,
     )
     .unwrap();
-    let broker_conf = dir.join("broker.toml").display().to_string();
-    let broker = lab
-        .spawn(Node::Pop, &[BIN, "broker", "--config", &broker_conf])
-        .unwrap();
-    wait_until("broker listening", 10, || {
-        let out = lab.exec_ok(Node::Pop, &["ss", "-Hlnu"]).ok()?;
-        out.contains(":5072").then_some(())
-    });
+    let broker = start_broker(&lab, &broker_conf);
     let config = dir.join("gateway.toml").display().to_string();
     let state = dir.join("gw-state").display().to_string();
     let gateway = lab
@@ -121,24 +82,11 @@ dhcp6s_conf = "dhcp6s.conf"
 }
 
 fn host_default_route(lab: &Lab) -> bool {
-    lab.exec_ok(Node::Host, &["ip", "-6", "route", "show", "default"])
-        .map(|r| r.contains("via fe80::"))
-        .unwrap_or(false)
+    default_route(lab, Node::Host).contains("via fe80::")
 }
 
 fn host_fetches_web(lab: &Lab) -> bool {
-    lab.exec(
-        Node::Host,
-        &[
-            "curl",
-            "-sS",
-            "--max-time",
-            "2",
-            &format!("http://[{}]/", addr::WEB_V6),
-        ],
-    )
-    .map(|o| o.status.success())
-    .unwrap_or(false)
+    curl(lab, Node::Host, &format!("http://[{}]/", addr::WEB_V6), 2).is_some()
 }
 
 #[test]
@@ -149,19 +97,18 @@ fn gateway_brings_up_the_home_and_follows_the_tunnel() {
     let s = setup("gw");
     let lab = &s.lab;
     let t0 = Instant::now();
-    wait_until("host global connectivity through the gateway", 30, || {
-        host_fetches_web(lab).then_some(())
-    });
+    wait_for(
+        "host global connectivity through the gateway",
+        Duration::from_secs(30),
+        || host_fetches_web(lab),
+    );
     eprintln!(
         "gateway start to host connectivity: {} ms",
         t0.elapsed().as_millis()
     );
 
     // Forwarding on, the router's LAN address, the tunnel interface.
-    let fwd = lab
-        .exec_ok(Node::Gw, &["sysctl", "-n", "net.ipv6.conf.all.forwarding"])
-        .unwrap();
-    assert_eq!(fwd.trim(), "1");
+    assert_eq!(sysctl(lab, Node::Gw, "net.ipv6.conf.all.forwarding"), "1");
     let lan = lab
         .exec_ok(Node::Gw, &["ip", "-6", "addr", "show", "dev", "eth0"])
         .unwrap();
@@ -172,21 +119,7 @@ fn gateway_brings_up_the_home_and_follows_the_tunnel() {
     assert_eq!(mtu.trim(), "1280");
 
     // Stateless DHCPv6 from the same process.
-    let check = lab
-        .exec(
-            Node::Host,
-            &[
-                BIN,
-                "check",
-                "--json",
-                "--wait",
-                "1",
-                "--url",
-                "http://www.v6home.test/",
-            ],
-        )
-        .unwrap();
-    let report: serde_json::Value = serde_json::from_slice(&check.stdout).unwrap();
+    let (_, report) = check(lab, "http://www.v6home.test/");
     assert_eq!(report["ok"], true, "{report}");
 
     // Status and metrics.
@@ -226,41 +159,44 @@ fn gateway_brings_up_the_home_and_follows_the_tunnel() {
 
     // The tunnel goes down: the modem drops AYIYA. RAs drop to router lifetime 0 and the
     // host loses its default route.
-    lab.exec_ok(
-        Node::Isp,
-        &["sh", "-c", "nft add table inet v6h_t && nft 'add chain inet v6h_t filt { type filter hook forward priority 0; }' && nft add rule inet v6h_t filt udp dport 5072 drop"],
-    )
-    .unwrap();
+    nft_drop(lab, Node::Isp, "forward", "udp dport 5072 drop");
     let down = Instant::now();
-    wait_until(
+    wait_for(
         "host drops its default route while the tunnel is down",
-        30,
-        || (!host_default_route(lab)).then_some(()),
+        Duration::from_secs(30),
+        || !host_default_route(lab),
     );
     eprintln!(
         "tunnel blocked to host without default route: {} ms",
         down.elapsed().as_millis()
     );
     // The status file is rewritten every second.
-    wait_until("gateway status shows the tunnel DOWN", 5, || {
-        lab.exec_ok(
-            Node::Gw,
-            &[BIN, "gateway", "status", "--state-dir", &s.state],
-        )
-        .ok()
-        .filter(|st| st.contains("DOWN"))
-    });
+    wait_for(
+        "gateway status shows the tunnel DOWN",
+        Duration::from_secs(5),
+        || {
+            lab.exec_ok(
+                Node::Gw,
+                &[BIN, "gateway", "status", "--state-dir", &s.state],
+            )
+            .ok()
+            .filter(|st| st.contains("DOWN"))
+        },
+    );
 
     // The tunnel returns: everything recovers with no manual step.
-    lab.exec_ok(Node::Isp, &["nft", "delete table inet v6h_t"])
-        .unwrap();
+    nft_clear(lab, Node::Isp);
     lab.exec_ok(Node::Isp, &["conntrack", "-F"]).ok();
-    wait_until("host's default route returns", 30, || {
-        host_default_route(lab).then_some(())
-    });
-    wait_until("host reaches the web again", 30, || {
-        host_fetches_web(lab).then_some(())
-    });
+    wait_for(
+        "host's default route returns",
+        Duration::from_secs(30),
+        || host_default_route(lab),
+    );
+    wait_for(
+        "host reaches the web again",
+        Duration::from_secs(30),
+        || host_fetches_web(lab),
+    );
 }
 
 #[test]
@@ -270,8 +206,8 @@ fn sighup_with_a_broken_config_keeps_serving_and_sigterm_says_goodbye() {
     }
     let mut s = setup("gwhup");
     let lab = &s.lab;
-    wait_until("host default route", 30, || {
-        host_default_route(lab).then_some(())
+    wait_for("host default route", Duration::from_secs(30), || {
+        host_default_route(lab)
     });
 
     // Break the DHCPv6 file and gateway.toml, then SIGHUP: the gateway keeps running.
@@ -291,29 +227,10 @@ fn sighup_with_a_broken_config_keeps_serving_and_sigterm_says_goodbye() {
         s.gateway.log()
     );
     assert!(host_fetches_web(lab), "service dropped after a bad reload");
-    let check = lab
-        .exec(
-            Node::Host,
-            &[
-                BIN,
-                "check",
-                "--json",
-                "--wait",
-                "1",
-                "--url",
-                "http://www.v6home.test/",
-            ],
-        )
-        .unwrap();
-    let report: serde_json::Value = serde_json::from_slice(&check.stdout).unwrap();
-    let dhcp = report["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["id"] == "dhcpv6")
-        .unwrap();
+    let (_, report) = check(lab, "http://www.v6home.test/");
     assert_eq!(
-        dhcp["verdict"], "pass",
+        verdict(&report, "dhcpv6").0,
+        "pass",
         "DHCPv6 kept the old config: {report}"
     );
     std::fs::write(&s.config, good).unwrap();
@@ -326,10 +243,10 @@ fn sighup_with_a_broken_config_keeps_serving_and_sigterm_says_goodbye() {
         "gateway did not exit cleanly:\n{}",
         s.gateway.log()
     );
-    wait_until(
+    wait_for(
         "host's default route is gone after the goodbye RAs",
-        10,
-        || (!host_default_route(lab)).then_some(()),
+        Duration::from_secs(10),
+        || !host_default_route(lab),
     );
     let link = lab
         .exec(Node::Gw, &["ip", "link", "show", "sixxs"])

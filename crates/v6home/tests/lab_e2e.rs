@@ -3,22 +3,10 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::{BIN, curl, need_root, sysctl, wait_for};
 use v6h_lab::{Lab, Node, addr};
 
-const BIN: &str = env!("CARGO_BIN_EXE_v6home");
-
-/// Root-only tests skip without root, except in CI where they must run.
-fn need_root() -> bool {
-    if v6h_lab::is_root() {
-        return true;
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "CI is set but the lab tests are not running as root"
-    );
-    eprintln!("skipping: the lab tests need root");
-    false
-}
+mod common;
 
 fn namespaces_of(name: &str) -> Vec<String> {
     v6h_lab::existing_namespaces(name).unwrap()
@@ -26,17 +14,7 @@ fn namespaces_of(name: &str) -> Vec<String> {
 
 /// The page of inet's web server, fetched from pop over IPv6 (pop -> inet is direct).
 fn web_page_from_pop(lab: &Lab) -> String {
-    lab.exec_ok(
-        Node::Pop,
-        &[
-            "curl",
-            "-sS",
-            "--max-time",
-            "3",
-            "http://[2001:db8:ffff::80]/",
-        ],
-    )
-    .unwrap()
+    curl(lab, Node::Pop, "http://[2001:db8:ffff::80]/", 3).expect("pop fetches inet's page")
 }
 
 fn root_links() -> Vec<String> {
@@ -67,21 +45,15 @@ fn up_builds_every_node_and_drop_removes_everything() {
         let inet = lab.exec_ok(Node::Inet, &["ip", "-br", "addr"]).unwrap();
         assert!(inet.contains("2001:db8:ffff::80/128"), "{inet}");
         // The home's IPv6 settings: host does SLAAC with temporaries, gw does not.
-        let tmp = lab
-            .exec_ok(
-                Node::Host,
-                &["sysctl", "-n", "net.ipv6.conf.eth0.use_tempaddr"],
-            )
-            .unwrap();
-        assert_eq!(tmp.trim(), "2");
+        assert_eq!(
+            sysctl(&lab, Node::Host, "net.ipv6.conf.eth0.use_tempaddr"),
+            "2"
+        );
         // The modem has no IPv6 at all.
-        let isp = lab
-            .exec_ok(
-                Node::Isp,
-                &["sysctl", "-n", "net.ipv6.conf.eth1.disable_ipv6"],
-            )
-            .unwrap();
-        assert_eq!(isp.trim(), "1");
+        assert_eq!(
+            sysctl(&lab, Node::Isp, "net.ipv6.conf.eth1.disable_ipv6"),
+            "1"
+        );
         assert_eq!(
             root_links(),
             before,
@@ -194,26 +166,9 @@ fn nat_works_like_a_dsl_modem() {
             ],
         )
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let page = loop {
-        let out = lab
-            .exec(
-                Node::Gw,
-                &[
-                    "curl",
-                    "-sS",
-                    "--max-time",
-                    "2",
-                    "http://198.51.100.1:8080/",
-                ],
-            )
-            .unwrap();
-        if out.status.success() {
-            break String::from_utf8_lossy(&out.stdout).into_owned();
-        }
-        assert!(Instant::now() < deadline, "pop's listener never answered");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let page = wait_for("pop's listener answers", Duration::from_secs(5), || {
+        curl(&lab, Node::Gw, "http://198.51.100.1:8080/", 2)
+    });
     assert!(page.contains("You are 198.51.100.2"), "{page}");
     let seen = std::fs::read_to_string(&log).unwrap();
     assert!(seen.starts_with("198.51.100.2 "), "pop saw {seen}");

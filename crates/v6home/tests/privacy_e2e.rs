@@ -12,27 +12,19 @@
 
 use std::net::Ipv6Addr;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use common::{
+    BIN, agent_route_src as agent_src, curl, link_local, need_root, start_privacy_agent, sysctl,
+    wait_until,
+};
 use v6h_lab::{Lab, LabChild, Node};
 
-const BIN: &str = env!("CARGO_BIN_EXE_v6home");
+mod common;
+
 const PREFIX: &str = "2001:db8:1234::/64";
 const PREFIX2: &str = "2001:db8:1235::/64";
 const GW_ADDR: &str = "2001:db8:1234::1";
-
-/// Root-only tests skip without root, except in CI where they must run.
-fn need_root() -> bool {
-    if v6h_lab::is_root() {
-        return true;
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "CI is set but the privacy lab tests are not running as root"
-    );
-    eprintln!("skipping: the privacy lab tests need root");
-    false
-}
 
 /// One global address of host's eth0 as `ip -6 -o addr` shows it.
 #[derive(Debug, Clone)]
@@ -81,24 +73,6 @@ fn host_addrs(lab: &Lab) -> Vec<HostAddr> {
             })
         })
         .collect()
-}
-
-fn sysctl(lab: &Lab, node: Node, key: &str) -> String {
-    lab.exec_ok(node, &["sysctl", "-n", key])
-        .unwrap()
-        .trim()
-        .to_string()
-}
-
-fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + timeout;
-    while Instant::now() < end {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(250));
-    }
-    f()
 }
 
 /// gw: forwarding on (radvd wants it) and an address in the prefix for the test web server.
@@ -188,62 +162,13 @@ fn forged(child: &LabChild) -> usize {
 
 /// host's EUI-64 address in PREFIX (the kernel's `mngtmpaddr` parent), from its link-local.
 fn host_eui64(lab: &Lab) -> Ipv6Addr {
-    let out = lab
-        .exec_ok(
-            Node::Host,
-            &[
-                "ip", "-6", "-o", "addr", "show", "dev", "eth0", "scope", "link",
-            ],
-        )
-        .unwrap();
-    let ll: Ipv6Addr = out
-        .split_whitespace()
-        .skip_while(|t| *t != "inet6")
-        .nth(1)
-        .unwrap()
-        .split('/')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let ll = link_local(lab, Node::Host, "eth0");
     let iid = u128::from(ll) & u128::from(u64::MAX);
     Ipv6Addr::from((u128::from("2001:db8:1234::".parse::<Ipv6Addr>().unwrap())) | iid)
 }
 
-/// The `src` of the agent's (protocol 118 = 0x76) route to `dst`, if any.
-fn agent_src(lab: &Lab, dst: &str) -> Option<Ipv6Addr> {
-    let out = lab
-        .exec_ok(
-            Node::Host,
-            &["ip", "-6", "route", "show", dst, "proto", "118"],
-        )
-        .ok()?;
-    let toks: Vec<&str> = out.split_whitespace().collect();
-    let i = toks.iter().position(|t| *t == "src")?;
-    toks.get(i + 1)?.parse().ok()
-}
-
 fn start_agent(lab: &Lab, state: &Path) -> LabChild {
-    lab.spawn(
-        Node::Host,
-        &[
-            BIN,
-            "privacy",
-            "agent",
-            "--iface",
-            "eth0",
-            "--state-dir",
-            state.to_str().unwrap(),
-            "--preferred-lifetime",
-            "60s",
-            "--valid-lifetime",
-            "5m",
-            "--force",
-            "--backoff",
-            "5s",
-        ],
-    )
-    .unwrap()
+    start_privacy_agent(lab, state, &["--backoff", "5s"])
 }
 
 /// Fetches the page from gw's test web server and returns the peer address it logged.
@@ -252,18 +177,7 @@ fn fetch_peer(lab: &Lab, log: &Path) -> Ipv6Addr {
         .unwrap_or_default()
         .lines()
         .count();
-    lab.exec_ok(
-        Node::Host,
-        &[
-            "curl",
-            "-g",
-            "-s",
-            "-m",
-            "5",
-            &format!("http://[{GW_ADDR}]:8080/"),
-        ],
-    )
-    .unwrap();
+    curl(lab, Node::Host, &format!("http://[{GW_ADDR}]:8080/"), 5).expect("host fetches gw's page");
     let mut line = None;
     wait_until(Duration::from_secs(3), || {
         let text = std::fs::read_to_string(log).unwrap_or_default();

@@ -4,16 +4,14 @@
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-use v6h_lab::{Lab, LabChild, Node, unique_name};
 
-const V6HOME: &str = env!("CARGO_BIN_EXE_v6home");
+use common::{BIN as V6HOME, TempDir, default_route, example, link_local, wait_until};
+use v6h_lab::{Lab, LabChild, Node};
+
+mod common;
 
 fn lab_or_skip(prefix: &str) -> Option<Lab> {
-    if !v6h_lab::is_root() && std::env::var_os("CI").is_none() {
-        eprintln!("skipping: the RA end-to-end tests need root (set CI to force)");
-        return None;
-    }
-    let lab = Lab::up(&unique_name(prefix)).expect("lab up");
+    let lab = common::lab_or_skip(prefix)?;
     // The gateway's forwarding is normally switched on by `v6home gateway`; without it
     // `v6home ra` (and the RFC) advertise router lifetime 0.
     lab.exec_ok(
@@ -31,8 +29,7 @@ fn corpus(name: &str) -> PathBuf {
 }
 
 fn example_conf() -> String {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/lab/radvd.conf");
-    std::fs::read_to_string(p).expect("examples/lab/radvd.conf")
+    example("radvd.conf")
 }
 
 /// Writes a config file (mode 0644: radvd and v6home refuse world-writable ones).
@@ -137,40 +134,17 @@ fn signal(child: &LabChild, sig: &str) {
     assert!(st.success(), "kill -{sig} failed");
 }
 
-fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + timeout;
-    while Instant::now() < end {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    f()
-}
-
 fn host_addrs(lab: &Lab) -> String {
     lab.exec_ok(Node::Host, &["ip", "-6", "addr", "show", "dev", "eth0"])
         .unwrap_or_default()
 }
 
 fn host_default_route(lab: &Lab) -> String {
-    lab.exec_ok(Node::Host, &["ip", "-6", "route", "show", "default"])
-        .unwrap_or_default()
+    default_route(lab, Node::Host)
 }
 
 fn gw_link_local(lab: &Lab) -> String {
-    let out = lab
-        .exec_ok(
-            Node::Gw,
-            &["ip", "-6", "addr", "show", "dev", "eth0", "scope", "link"],
-        )
-        .unwrap();
-    out.split_whitespace()
-        .skip_while(|w| *w != "inet6")
-        .nth(1)
-        .and_then(|a| a.split('/').next())
-        .expect("gw link-local")
-        .to_string()
+    link_local(lab, Node::Gw, "eth0").to_string()
 }
 
 #[test]
@@ -553,8 +527,8 @@ fn ra_parity_with_radvd() {
 #[test]
 fn ra_configtest_exit_codes() {
     // Not root-only: -c touches no network.
-    let dir = std::env::temp_dir().join(format!("v6h-ra-ct-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let tmp = TempDir::new("v6h-ra-ct");
+    let dir = tmp.path();
     let run = |name: &str, text: &str| {
         use std::os::unix::fs::PermissionsExt;
         let p = dir.join(name);
@@ -587,7 +561,6 @@ fn ra_configtest_exit_codes() {
     // The TOML form runs the same configtest.
     let t = run("ok.toml", &toml);
     assert!(t.status.success(), "{}", String::from_utf8_lossy(&t.stderr));
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// radvd.md §5.3: while forwarding is off the RAs carry router lifetime 0 (checked on every

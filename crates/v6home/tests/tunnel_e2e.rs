@@ -8,58 +8,23 @@ use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use v6h_lab::{Lab, LabChild, Node, unique_name};
+use common::{
+    BIN as V6HOME, broker_conf, capture, curl, example, in_ns, lab_or_skip, start_broker,
+    tshark_fields, wait_for,
+};
+use v6h_lab::{Lab, LabChild, Node};
 use v6h_tunnel::pop::table::client_datagram;
 use v6h_tunnel::v6h_ayiya::ayiya::SigningKey;
 
-const V6HOME: &str = env!("CARGO_BIN_EXE_v6home");
+mod common;
+
 const PW: &str = "0123456789abcdef0123456789abcdef";
 const WEB: &str = "http://[2001:db8:ffff::80]/";
-
-fn lab_or_skip(prefix: &str) -> Option<Lab> {
-    if !v6h_lab::is_root() && std::env::var_os("CI").is_none() {
-        eprintln!("skipping: the tunnel end-to-end tests need root (set CI to force)");
-        return None;
-    }
-    Some(Lab::up(&unique_name(prefix)).expect("lab up"))
-}
-
-fn example(name: &str) -> String {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../examples/lab")
-        .join(name);
-    std::fs::read_to_string(p).expect("example file")
-}
-
-/// The example broker.toml with the run directory moved into this lab's run dir.
-fn broker_conf(lab: &Lab) -> PathBuf {
-    let run = lab.run_dir().join("broker");
-    let text = example("broker.toml").replace(
-        "run_dir = \"/run/v6home/broker\"",
-        &format!("run_dir = \"{}\"", run.display()),
-    );
-    assert!(text.contains(&run.display().to_string()));
-    let p = lab.run_dir().join("broker.toml");
-    std::fs::write(&p, text).unwrap();
-    p
-}
 
 fn client_conf(lab: &Lab) -> PathBuf {
     let p = lab.run_dir().join("aiccu.conf");
     std::fs::write(&p, example("aiccu.conf")).unwrap();
     p
-}
-
-fn start_broker(lab: &Lab, conf: &Path) -> LabChild {
-    let c = lab
-        .spawn(
-            Node::Pop,
-            &[V6HOME, "broker", "--config", conf.to_str().unwrap()],
-        )
-        .expect("spawn broker");
-    c.wait_for_log("AYIYA on", Duration::from_secs(10))
-        .expect("broker ready");
-    c
 }
 
 fn start_client(lab: &Lab, conf: &Path) -> LabChild {
@@ -78,6 +43,30 @@ fn start_client(lab: &Lab, conf: &Path) -> LabChild {
     c.wait_for_log("tunnel T1 up", Duration::from_secs(15))
         .expect("client up");
     c
+}
+
+/// Writes broker.toml and aiccu.conf into the lab's run dir and starts the broker on pop and
+/// the client on gw: (broker.toml, aiccu.conf, broker, client).
+fn broker_and_client(lab: &Lab) -> (PathBuf, PathBuf, LabChild, LabChild) {
+    let bconf = broker_conf(lab);
+    let cconf = client_conf(lab);
+    let broker = start_broker(lab, &bconf);
+    let client = start_client(lab, &cconf);
+    (bconf, cconf, broker, client)
+}
+
+/// `v6home tunnel tunnels` on gw: the tunnel list the TIC server gives.
+fn tunnels(lab: &Lab, cconf: &Path) -> v6h_lab::Result<String> {
+    lab.exec_ok(
+        Node::Gw,
+        &[
+            V6HOME,
+            "tunnel",
+            "tunnels",
+            "--config",
+            cconf.to_str().unwrap(),
+        ],
+    )
 }
 
 fn status(lab: &Lab, conf: &Path) -> serde_json::Value {
@@ -105,33 +94,31 @@ fn t1(s: &serde_json::Value) -> serde_json::Value {
         .expect("T1 in status")
 }
 
-fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
 fn curl_ok(lab: &Lab) -> bool {
-    lab.exec(
-        Node::Gw,
-        &["curl", "-sS", "-m", "3", "-o", "/dev/null", WEB],
-    )
-    .map(|o| o.status.success())
-    .unwrap_or(false)
+    curl(lab, Node::Gw, WEB, 3).is_some()
 }
 
-/// Runs `f` on a thread inside `node`'s network namespace (sockets it opens live there).
-fn in_ns<T: Send + 'static>(lab: &Lab, node: Node, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let path = format!("/run/netns/{}", lab.ns(node));
-    std::thread::spawn(move || {
-        let fd = std::fs::File::open(&path).expect("open netns");
-        nix::sched::setns(fd, nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
-        f()
-    })
-    .join()
-    .expect("namespace thread")
+/// A 48-byte IPv6 packet (no next header) from `src` to `dst`, as a tunnel client sends it.
+fn inner_packet(src: &str, dst: &str) -> Vec<u8> {
+    let src: std::net::Ipv6Addr = src.parse().unwrap();
+    let dst: std::net::Ipv6Addr = dst.parse().unwrap();
+    let mut inner = vec![0u8; 48];
+    inner[0] = 0x60;
+    inner[5] = 8;
+    inner[6] = 59;
+    inner[7] = 64;
+    inner[8..24].copy_from_slice(&src.octets());
+    inner[24..40].copy_from_slice(&dst.octets());
+    inner
+}
+
+/// The wall clock in seconds, as AYIYA timestamps carry it.
+fn unix_now() -> u32 {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    u32::try_from(secs).unwrap()
 }
 
 #[test]
@@ -144,18 +131,7 @@ fn tunnel_up_web_status_and_tshark() {
     let _broker = start_broker(&lab, &bconf);
 
     // `tunnel tunnels` and `tunnel test` (which sets the tunnel up and tears it down again).
-    let list = lab
-        .exec_ok(
-            Node::Gw,
-            &[
-                V6HOME,
-                "tunnel",
-                "tunnels",
-                "--config",
-                cconf.to_str().unwrap(),
-            ],
-        )
-        .expect("tunnels");
+    let list = tunnels(&lab, &cconf).expect("tunnels");
     assert_eq!(list.trim(), "T1 2001:db8:2ff:1::2 ayiya pop01");
     let test = lab
         .exec_ok(
@@ -172,25 +148,7 @@ fn tunnel_up_web_status_and_tshark() {
     assert_eq!(test.matches("ok  ").count(), 4, "{test}");
 
     let pcap = lab.run_dir().join("ayiya.pcap");
-    let mut tshark = lab
-        .spawn(
-            Node::Pop,
-            // tcpdump -U writes every packet at once, so nothing is lost in a buffer when the
-            // capture is stopped; tshark decodes the file below.
-            &[
-                "tcpdump",
-                "-i",
-                "eth0",
-                "-U",
-                "-w",
-                pcap.to_str().unwrap(),
-                "udp port 5072",
-            ],
-        )
-        .expect("tcpdump");
-    tshark
-        .wait_for_log("listening on", Duration::from_secs(10))
-        .expect("capture ready");
+    let mut tshark = capture(&lab, Node::Pop, "eth0", "udp port 5072", &pcap);
     let _client = start_client(&lab, &cconf);
 
     let addr = lab
@@ -212,7 +170,7 @@ fn tunnel_up_web_status_and_tshark() {
         "web server saw the tunnel address: {page}"
     );
 
-    wait_until(
+    wait_for(
         "T1 up with the NAT endpoint",
         Duration::from_secs(5),
         || {
@@ -281,33 +239,18 @@ fn tunnel_up_web_status_and_tshark() {
     );
 
     // The three initial beats may predate the capture; wait for a periodic one (every 5 s).
-    wait_until("a periodic keepalive", Duration::from_secs(8), || {
+    wait_for("a periodic keepalive", Duration::from_secs(8), || {
         t1(&status(&lab, &bconf))["beats"].as_u64().unwrap_or(0) >= 4
     });
     std::thread::sleep(Duration::from_millis(300));
     tshark.stop();
-    let fields = lab
-        .exec_ok(
-            Node::Pop,
-            &[
-                "tshark",
-                "-r",
-                pcap.to_str().unwrap(),
-                "-Y",
-                "ayiya",
-                "-T",
-                "fields",
-                "-e",
-                "ip.src",
-                "-e",
-                "ayiya.idlen",
-                "-e",
-                "ayiya.hashmethod",
-                "-e",
-                "ayiya.opcode",
-            ],
-        )
-        .expect("tshark decode");
+    let fields = tshark_fields(
+        &lab,
+        Node::Pop,
+        &pcap,
+        "ayiya",
+        &["ip.src", "ayiya.idlen", "ayiya.hashmethod", "ayiya.opcode"],
+    );
     let rows: Vec<Vec<&str>> = fields.lines().map(|l| l.split('\t').collect()).collect();
     assert!(rows.len() >= 4, "AYIYA packets decoded: {fields}");
     for r in &rows {
@@ -342,11 +285,8 @@ fn tunnel_attacks_are_dropped_and_counted() {
     let Some(lab) = lab_or_skip("tuna") else {
         return;
     };
-    let bconf = broker_conf(&lab);
-    let cconf = client_conf(&lab);
-    let mut broker = start_broker(&lab, &bconf);
-    let _client = start_client(&lab, &cconf);
-    wait_until("T1 up", Duration::from_secs(5), || {
+    let (bconf, cconf, mut broker, _client) = broker_and_client(&lab);
+    wait_for("T1 up", Duration::from_secs(5), || {
         t1(&status(&lab, &bconf))["state"] == "up"
     });
     let endpoint = t1(&status(&lab, &bconf))["endpoint"]
@@ -355,27 +295,13 @@ fn tunnel_attacks_are_dropped_and_counted() {
         .to_string();
 
     // AYIYA attacks from the home network (through the NAT, another source port).
-    in_ns(&lab, Node::Gw, || {
+    in_ns(&lab.ns(Node::Gw), || {
         let s = UdpSocket::bind("0.0.0.0:0").unwrap();
         s.connect("198.51.100.1:5072").unwrap();
         let key = SigningKey::from_password(PW.as_bytes());
         let me: std::net::Ipv6Addr = "2001:db8:2ff:1::2".parse().unwrap();
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs() as u32;
-        let mut inner = vec![0u8; 48];
-        inner[0] = 0x60;
-        inner[5] = 8;
-        inner[6] = 59;
-        inner[7] = 64;
-        inner[8..24].copy_from_slice(&me.octets());
-        inner[24..40].copy_from_slice(
-            &"2001:db8:ffff::80"
-                .parse::<std::net::Ipv6Addr>()
-                .unwrap()
-                .octets(),
-        );
+        let now = unix_now();
+        let inner = inner_packet("2001:db8:2ff:1::2", "2001:db8:ffff::80");
         let good = client_datagram(&key, me, now, Some(&inner));
         let mut forged = good.clone();
         forged[30] ^= 0x55;
@@ -411,30 +337,11 @@ fn tunnel_attacks_are_dropped_and_counted() {
     );
 
     // A correctly signed packet with a foreign inner source (anti-spoofing).
-    in_ns(&lab, Node::Gw, || {
+    in_ns(&lab.ns(Node::Gw), || {
         let s = UdpSocket::bind("0.0.0.0:0").unwrap();
         let key = SigningKey::from_password(PW.as_bytes());
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs() as u32;
-        let mut inner = vec![0u8; 48];
-        inner[0] = 0x60;
-        inner[5] = 8;
-        inner[6] = 59;
-        inner[7] = 64;
-        inner[8..24].copy_from_slice(
-            &"2001:db8:666::1"
-                .parse::<std::net::Ipv6Addr>()
-                .unwrap()
-                .octets(),
-        );
-        inner[24..40].copy_from_slice(
-            &"2001:db8:ffff::80"
-                .parse::<std::net::Ipv6Addr>()
-                .unwrap()
-                .octets(),
-        );
+        let now = unix_now();
+        let inner = inner_packet("2001:db8:666::1", "2001:db8:ffff::80");
         let me = "2001:db8:2ff:1::2".parse().unwrap();
         s.send_to(
             &client_datagram(&key, me, now, Some(&inner)),
@@ -444,7 +351,7 @@ fn tunnel_attacks_are_dropped_and_counted() {
     });
 
     // TIC: wrong password gets 400 and no data; 10,000 junk lines end the session.
-    let reply = in_ns(&lab, Node::Gw, || {
+    let reply = in_ns(&lab.ns(Node::Gw), || {
         let c = TcpStream::connect("198.51.100.1:3874").unwrap();
         c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
         let mut w = c.try_clone().unwrap();
@@ -471,7 +378,7 @@ fn tunnel_attacks_are_dropped_and_counted() {
         !reply.1.starts_with("201"),
         "no tunnel data without login: {reply:?}"
     );
-    let closed = in_ns(&lab, Node::Gw, || {
+    let closed = in_ns(&lab.ns(Node::Gw), || {
         let c = TcpStream::connect(SocketAddr::from(([198, 51, 100, 1], 3874))).unwrap();
         c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
         let mut w = c.try_clone().unwrap();
@@ -496,24 +403,14 @@ fn tunnel_attacks_are_dropped_and_counted() {
     // Nothing crashed: the broker runs, a real login works, the spoofed packet was counted,
     // and the tunnel still carries traffic (the next beat re-learns the client's endpoint).
     assert!(broker.try_wait().unwrap().is_none(), "broker still running");
-    lab.exec_ok(
-        Node::Gw,
-        &[
-            V6HOME,
-            "tunnel",
-            "tunnels",
-            "--config",
-            cconf.to_str().unwrap(),
-        ],
-    )
-    .expect("TIC still serves");
-    wait_until("spoofed source counted", Duration::from_secs(3), || {
+    tunnels(&lab, &cconf).expect("TIC still serves");
+    wait_for("spoofed source counted", Duration::from_secs(3), || {
         t1(&status(&lab, &bconf))["drops"]["spoofed_source"]
             .as_u64()
             .unwrap_or(0)
             >= 1
     });
-    wait_until("traffic after the attacks", Duration::from_secs(10), || {
+    wait_for("traffic after the attacks", Duration::from_secs(10), || {
         curl_ok(&lab)
     });
 }
@@ -523,17 +420,14 @@ fn tunnel_survives_nat_rebinding_and_broker_restart() {
     let Some(lab) = lab_or_skip("tunf") else {
         return;
     };
-    let bconf = broker_conf(&lab);
-    let cconf = client_conf(&lab);
-    let mut broker = start_broker(&lab, &bconf);
-    let mut client = start_client(&lab, &cconf);
-    wait_until("first curl", Duration::from_secs(5), || curl_ok(&lab));
+    let (bconf, cconf, mut broker, mut client) = broker_and_client(&lab);
+    wait_for("first curl", Duration::from_secs(5), || curl_ok(&lab));
     let heartbeat = Duration::from_secs(5); // examples/lab/broker.toml: heartbeat = 5
 
     // NAT state flushed on the modem: the next packets create a new mapping.
     lab.exec_ok(Node::Isp, &["conntrack", "-F"])
         .expect("conntrack -F");
-    wait_until(
+    wait_for(
         "traffic after conntrack -F",
         heartbeat + Duration::from_secs(2),
         || curl_ok(&lab),
@@ -548,18 +442,18 @@ fn tunnel_survives_nat_rebinding_and_broker_restart() {
     assert!(st.success(), "SIGTERM exits cleanly: {st:?}");
     let client2 = start_client(&lab, &cconf);
     let t0 = Instant::now();
-    wait_until("new endpoint learned", heartbeat, || {
+    wait_for("new endpoint learned", heartbeat, || {
         let t = t1(&status(&lab, &bconf));
         t["state"] == "up" && t["endpoint"].as_str().is_some_and(|e| e != old)
     });
-    wait_until("traffic after client restart", heartbeat, || curl_ok(&lab));
+    wait_for("traffic after client restart", heartbeat, || curl_ok(&lab));
     eprintln!("client restart recovered in {:?}", t0.elapsed());
 
     // Broker restarted: clients keep beating; the next beat re-learns the endpoint.
     broker.stop();
     let _broker2 = start_broker(&lab, &bconf);
     let t0 = Instant::now();
-    wait_until(
+    wait_for(
         "traffic after broker restart",
         heartbeat + Duration::from_secs(3),
         || curl_ok(&lab),

@@ -533,6 +533,7 @@ impl Builder<'_> {
             prefixes: Vec::new(),
             address_pools: Vec::new(),
             delayed_key: None,
+            link: None,
         };
         while !c.close_block()? {
             let t = c.bare("a host statement")?;

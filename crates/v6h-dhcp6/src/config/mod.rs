@@ -19,6 +19,21 @@
 //! preferred = 3600                  # lifetimes, default 3600 / 7200 s
 //! valid = 7200
 //! ```
+//!
+//! Links behind DHCPv6 relays are `[[link]]` tables (TOML only: dhcp6s.conf has no relay or
+//! subnet concept). A relayed message is served on the link whose `prefix` holds the
+//! link-address of the relay closest to the client (see [`crate::server`]):
+//!
+//! ```toml
+//! [[link]]
+//! name = "office"                     # label used in leases and logs
+//! prefix = "2001:db8:1234:10::/64"    # the relayed link's prefix
+//! address_pools = [{ pool = "office", preferred = 1800, valid = 3600 }]
+//! rapid_commit = true
+//! [[link.pd_pool]]
+//! prefix = "2001:db8:1234:8000::/49"
+//! delegated_len = 60
+//! ```
 
 pub mod dhcp6s;
 
@@ -116,6 +131,9 @@ pub struct Config {
     /// Address pools (`pool` blocks).
     #[serde(rename = "pool", skip_serializing_if = "Vec::is_empty")]
     pub pools: Vec<Pool>,
+    /// Links reached through relays (`[[link]]`, TOML only).
+    #[serde(rename = "link", skip_serializing_if = "Vec::is_empty")]
+    pub links: Vec<RelayLink>,
     /// Delayed-authentication keys (`keyinfo` blocks).
     #[serde(rename = "keyinfo", skip_serializing_if = "Vec::is_empty")]
     pub keys: Vec<KeyInfo>,
@@ -181,6 +199,36 @@ pub struct Interface {
     /// IA_PD prefix pools (TOML only; dhcp6s.conf has no syntax for them).
     #[serde(default, rename = "pd_pool", skip_serializing_if = "Vec::is_empty")]
     pub pd_pools: Vec<PdPool>,
+    /// The interface's on-link prefix (TOML only): relays on this link whose link-address
+    /// lies in it are served here, and Confirm judges addresses against it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<v6h_lease::Prefix>,
+}
+
+/// A link reached through relays (TOML `[[link]]`): its own prefix, pools and settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RelayLink {
+    /// Label of the link, used in leases and logs; unique among links and interfaces.
+    pub name: String,
+    /// The link's on-link prefix: a relay whose link-address lies in it serves this link.
+    pub prefix: v6h_lease::Prefix,
+    /// Interface-ID (option 18) text that also selects this link when a relay's
+    /// link-address is unspecified (`::`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interface_id: Option<String>,
+    /// Solicit with Rapid Commit is answered with a committing Reply.
+    #[serde(default)]
+    pub rapid_commit: bool,
+    /// Preference option (7) in Advertise; absent means none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preference: Option<u8>,
+    /// IA_NA pools (named `[[pool]]` ranges, which must lie inside `prefix`) with lifetimes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub address_pools: Vec<PoolUse>,
+    /// IA_PD prefix pools.
+    #[serde(default, rename = "pd_pool", skip_serializing_if = "Vec::is_empty")]
+    pub pd_pools: Vec<PdPool>,
 }
 
 /// An IA_PD prefix pool (TOML `[[interface.pd_pool]]`): `prefix` carved into prefixes of
@@ -242,6 +290,10 @@ pub struct Host {
     /// `delayedkey NAME`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delayed_key: Option<String>,
+    /// The link (interface or `[[link]]` name) the reservation is on (TOML only); default:
+    /// the link whose prefix or pool holds the first address, else the first interface.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link: Option<String>,
 }
 
 /// A static address reservation.
@@ -516,7 +568,50 @@ impl Config {
             for u in &i.address_pools {
                 pool_ok(u, &format!("interface {}", i.name))?;
             }
+            if let Some(p) = &i.prefix {
+                self.pools_inside(&format!("interface {}", i.name), p, &i.address_pools)?;
+            }
         }
+        for l in &self.links {
+            let owner = format!("link {:?}", l.name);
+            if l.name.is_empty() {
+                return Err(ConfigError::Invalid(
+                    "a [[link]] has an empty name".to_owned(),
+                ));
+            }
+            if seen.contains(&&l.name) {
+                return Err(ConfigError::Invalid(format!(
+                    "{owner}: the name is already used by another link or interface"
+                )));
+            }
+            seen.push(&l.name);
+            for u in &l.address_pools {
+                pool_ok(u, &owner)?;
+            }
+            self.pools_inside(&owner, &l.prefix, &l.address_pools)?;
+            for p in &l.pd_pools {
+                check_lifetimes(p.preferred, p.valid).map_err(|e| {
+                    ConfigError::Invalid(format!("{owner}: pd_pool {}: {e}", p.prefix))
+                })?;
+            }
+        }
+        let prefixes: Vec<(&String, &v6h_lease::Prefix)> = self
+            .interfaces
+            .iter()
+            .filter_map(|i| i.prefix.as_ref().map(|p| (&i.name, p)))
+            .chain(self.links.iter().map(|l| (&l.name, &l.prefix)))
+            .collect();
+        for (i, (a, pa)) in prefixes.iter().enumerate() {
+            for (b, pb) in &prefixes[..i] {
+                if pa.first() <= pb.last() && pb.first() <= pa.last() {
+                    return Err(ConfigError::Invalid(format!(
+                        "links {b:?} ({pb}) and {a:?} ({pa}) have overlapping prefixes, so a \
+                         relay's link-address could not choose between them"
+                    )));
+                }
+            }
+        }
+        let link_names = seen;
         let mut seen: Vec<&String> = Vec::new();
         for h in &self.hosts {
             if seen.contains(&&h.name) {
@@ -547,6 +642,13 @@ impl Config {
             }
             for u in &h.address_pools {
                 pool_ok(u, &owner)?;
+            }
+            if let Some(l) = &h.link
+                && !link_names.contains(&l)
+            {
+                return Err(ConfigError::Invalid(format!(
+                    "{owner}: link {l:?} is neither an interface block nor a [[link]]"
+                )));
             }
             if let Some(k) = &h.delayed_key {
                 if !self.keys.iter().any(|key| &key.name == k) {
@@ -587,6 +689,31 @@ impl Config {
             not_served(&mut w, format!("{owner} (delayed authentication)"));
         }
         Ok(w)
+    }
+
+    /// Checks that every named pool lies inside the link's `prefix`.
+    fn pools_inside(
+        &self,
+        owner: &str,
+        prefix: &v6h_lease::Prefix,
+        uses: &[PoolUse],
+    ) -> Result<(), ConfigError> {
+        for u in uses {
+            if let Some(p) = self.pools.iter().find(|p| p.name == u.pool)
+                && !(prefix.contains(p.start) && prefix.contains(p.end))
+            {
+                return Err(ConfigError::Invalid(format!(
+                    "{owner}: pool {:?} ({} to {}) is not inside the link prefix {prefix}",
+                    p.name, p.start, p.end
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The `[[link]]` named `name`, if any.
+    pub fn relay_link(&self, name: &str) -> Option<&RelayLink> {
+        self.links.iter().find(|l| l.name == name)
     }
 
     /// The settings for interface `name`, if it has an `interface` block.
