@@ -103,19 +103,23 @@ perf() {
 # CPU time (utime + stime, all threads) of process $1 in clock ticks.
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 HZ=$(getconf CLK_TCK)
+# Datagrams the client's kernel dropped because perfdhcp's socket buffer was full.
+client_rcvbuf_errors() { ip netns exec "$CLI" awk '$1 == "Udp6RcvbufErrors" {print $2}' /proc/net/snmp6; }
 
 declare -A BEST
 measure() { # name mode pid
-  local name=$1 mode=$2 pid=$3 best=0 t0 t1 us
+  local name=$1 mode=$2 pid=$3 best=0 t0 t1 us e0 e1
   for r in "${RATES[@]}"; do
     t0=$(cpu_ticks "$pid")
+    e0=$(client_rcvbuf_errors)
     read -r rate drop rej < <(perf "$r" "$mode")
     t1=$(cpu_ticks "$pid")
+    e1=$(client_rcvbuf_errors)
     # Server CPU per completed exchange (the run lasts DUR seconds plus perfdhcp's drain).
     us=$(awk -v d=$((t1 - t0)) -v hz="$HZ" -v n="$rate" -v s="$DUR" \
       'BEGIN{ printf "%.1f", (n > 0 ? d * 1e6 / hz / (n * s) : 0) }')
-    printf '%-7s %-19s offered %6d/s  completed %6d/s  drops %7s %%  rejected %d  server CPU %6s us/exchange\n' \
-      "$name" "$mode" "$r" "$rate" "$drop" "$rej" "$us"
+    printf '%-7s %-19s offered %6d/s  completed %6d/s  drops %7s %%  rejected %d  server CPU %6s us/exchange  client rcvbuf overflows %d\n' \
+      "$name" "$mode" "$r" "$rate" "$drop" "$rej" "$us" $((e1 - e0))
     if awk -v d="$drop" 'BEGIN{exit !(d <= 0.1)}' && [ "$rate" -gt "$best" ]; then best=$rate; fi
   done
   BEST[$name-$mode]=$best

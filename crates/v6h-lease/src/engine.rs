@@ -25,7 +25,11 @@ use crate::freeset::FreeSet;
 use crate::record::{Change, LeaseRecord, LeaseState};
 use crate::types::{IaKind, Prefix, Resource, Status};
 use crate::view::LeaseView;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Hash map with a randomly keyed hasher (ahash): faster than SipHash on the per-message
+/// path and still safe against clients choosing DUIDs that collide.
+type HashMap<K, V> = std::collections::HashMap<K, V, ahash::RandomState>;
 use std::net::Ipv6Addr;
 
 /// At most this many released/expired IAs remember their last lease (memory bound).
@@ -283,7 +287,8 @@ pub struct Engine {
     reservations: HashMap<Vec<u8>, Vec<(LinkId, Resource)>>,
     /// Reserved space by first address: `(last address, owner DUID)`; never overlapping.
     reserved_space: BTreeMap<u128, (u128, Vec<u8>)>,
-    held: BTreeMap<u128, Held>,
+    /// Boxed so B-tree node splits and shifts move pointers, not whole entries.
+    held: BTreeMap<u128, Box<Held>>,
     bindings: HashMap<BindingKey, Vec<u128>>,
     offers: HashMap<BindingKey, Vec<u128>>,
     timers: BTreeSet<(u64, u128)>,
@@ -311,11 +316,29 @@ fn fnv(seed: u64, parts: &[&[u8]]) -> u64 {
     h
 }
 
+/// The durable record of a held entry.
+fn record_of(h: &Held) -> LeaseRecord {
+    LeaseRecord {
+        link: h.link_name.clone().unwrap_or_default(),
+        duid: h.key.duid.clone(),
+        iaid: h.key.iaid,
+        resource: h.resource,
+        state: if h.state == HeldState::Declined {
+            LeaseState::Declined
+        } else {
+            LeaseState::Bound
+        },
+        preferred: h.preferred,
+        valid: h.valid,
+        expires: h.expires,
+    }
+}
+
 impl Engine {
     /// Validates `cfg` and builds an engine with no leases.
     pub fn new(cfg: EngineConfig) -> Result<Self, ConfigError> {
         let mut links = Vec::new();
-        let mut link_names = HashMap::new();
+        let mut link_names = HashMap::default();
         // Address-space runs each pool can hand out, for the overlap check.
         let mut spans: Vec<(u128, u128, String)> = Vec::new();
         for (li, lc) in cfg.links.iter().enumerate() {
@@ -428,7 +451,7 @@ impl Engine {
                 });
             }
         }
-        let mut reservations: HashMap<Vec<u8>, Vec<(LinkId, Resource)>> = HashMap::new();
+        let mut reservations: HashMap<Vec<u8>, Vec<(LinkId, Resource)>> = HashMap::default();
         let mut reserved_space = BTreeMap::new();
         let mut reserved: Vec<(u128, u128, String)> = Vec::new();
         for r in &cfg.reservations {
@@ -469,7 +492,7 @@ impl Engine {
                 return Err(ConfigError::ReservationConflict(w[1].2.clone()));
             }
         }
-        let mut reserved_lifetimes = HashMap::new();
+        let mut reserved_lifetimes = HashMap::default();
         for (r, lt) in &cfg.reserved_lifetimes {
             if !reserved_space.contains_key(&r.first())
                 || !reservations.values().flatten().any(|(_, x)| x == r)
@@ -484,7 +507,7 @@ impl Engine {
             reserved_lifetimes.insert(*r, *lt);
         }
         let mut host_pool_lifetimes: HashMap<Vec<u8>, Vec<(u128, u128, Lifetimes)>> =
-            HashMap::new();
+            HashMap::default();
         for h in &cfg.host_pool_lifetimes {
             let (first, last) = (u128::from(h.first), u128::from(h.last));
             if first > last {
@@ -510,10 +533,10 @@ impl Engine {
             reservations,
             reserved_space,
             held: BTreeMap::new(),
-            bindings: HashMap::new(),
-            offers: HashMap::new(),
+            bindings: HashMap::default(),
+            offers: HashMap::default(),
             timers: BTreeSet::new(),
-            sticky: HashMap::new(),
+            sticky: HashMap::default(),
             changes: Vec::new(),
             offer_hold: cfg.offer_hold_secs,
             quarantine: cfg.decline_quarantine_secs,
@@ -775,7 +798,7 @@ impl Engine {
         let link_name = self.link_name(key.link).map(str::to_string);
         self.held.insert(
             start,
-            Held {
+            Box::new(Held {
                 resource: r,
                 key: key.clone(),
                 link_name,
@@ -784,13 +807,13 @@ impl Engine {
                 preferred: lt.preferred,
                 valid: lt.valid,
                 origin,
-            },
+            }),
         );
         self.set_timer(start, None, expires);
     }
 
     /// Frees a held entry: removes it, its timer, and returns its pool unit.
-    fn free_held(&mut self, start: u128) -> Option<Held> {
+    fn free_held(&mut self, start: u128) -> Option<Box<Held>> {
         let h = self.held.remove(&start)?;
         self.timers.remove(&(h.expires, start));
         if let Origin::Pool(l, p, idx) = h.origin
@@ -802,51 +825,40 @@ impl Engine {
     }
 
     fn record(&self, h: &Held) -> LeaseRecord {
-        LeaseRecord {
-            link: h.link_name.clone().unwrap_or_default(),
-            duid: h.key.duid.clone(),
-            iaid: h.key.iaid,
-            resource: h.resource,
-            state: if h.state == HeldState::Declined {
-                LeaseState::Declined
-            } else {
-                LeaseState::Bound
-            },
-            preferred: h.preferred,
-            valid: h.valid,
-            expires: h.expires,
-        }
+        record_of(h)
     }
 
     /// Marks `start` bound to its key until `now + valid`, queueing the durable change.
     fn bind(&mut self, now: u64, start: u128, lt: Lifetimes) -> Option<Lease> {
-        let (key, resource) = {
+        let lt = {
             let h = self.held.get(&start)?;
-            (h.key.clone(), h.resource)
+            self.lt_for(&h.key, &h.resource, lt)
         };
-        let lt = self.lt_for(&key, &resource, lt);
         let expires = now.saturating_add(u64::from(lt.valid));
-        let old = {
+        let (old, key, rec) = {
             let h = self.held.get_mut(&start)?;
             let old = h.expires;
             h.state = HeldState::Bound;
             h.expires = expires;
             h.preferred = lt.preferred;
             h.valid = lt.valid;
-            old
+            (old, h.key.clone(), record_of(h))
         };
+        let resource = rec.resource;
         self.set_timer(start, Some(old), expires);
-        let b = self.bindings.entry(key.clone()).or_default();
-        if !b.contains(&start) {
-            b.push(start);
-        }
         if let Some(o) = self.offers.get_mut(&key) {
             o.retain(|&s| s != start);
             if o.is_empty() {
                 self.offers.remove(&key);
             }
         }
-        let rec = self.record(&self.held[&start]);
+        match self.bindings.get_mut(&key) {
+            Some(b) if !b.contains(&start) => b.push(start),
+            Some(_) => {}
+            None => {
+                self.bindings.insert(key, vec![start]);
+            }
+        }
         self.changes.push(Change::Put(rec));
         Some(Lease {
             resource,
@@ -1032,7 +1044,7 @@ impl Engine {
     }
 
     /// Removes a bound lease from its binding and frees it (queues the removal).
-    fn drop_bound(&mut self, start: u128) -> Option<Held> {
+    fn drop_bound(&mut self, start: u128) -> Option<Box<Held>> {
         let h = self.free_held(start)?;
         self.unlink(&h.key, start);
         if self.sticky.len() < STICKY_MAX {
@@ -1334,7 +1346,7 @@ impl Engine {
             };
             self.held.insert(
                 start,
-                Held {
+                Box::new(Held {
                     resource: rec.resource,
                     key: key.clone(),
                     link_name: Some(rec.link.clone()),
@@ -1343,7 +1355,7 @@ impl Engine {
                     preferred: rec.preferred,
                     valid: rec.valid,
                     origin,
-                },
+                }),
             );
             self.set_timer(start, None, rec.expires);
             if link.is_none() {

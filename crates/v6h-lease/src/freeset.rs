@@ -41,12 +41,19 @@ impl FreeSet {
 
     /// Takes index `i` if it is free; returns whether it was.
     pub fn take(&mut self, i: u128) -> bool {
-        let Some((s, e)) = self.run_containing(i) else {
+        // One search finds the run and shortens it in place; only a run starting at `i` is
+        // removed, and only a run reaching past `i` adds its tail.
+        let Some((&s, end)) = self.runs.range_mut(..=i).next_back() else {
             return false;
         };
-        self.runs.remove(&s);
+        let e = *end;
+        if i > e {
+            return false;
+        }
         if s < i {
-            self.runs.insert(s, i - 1);
+            *end = i - 1;
+        } else {
+            self.runs.remove(&s);
         }
         if i < e {
             self.runs.insert(i + 1, e);

@@ -19,7 +19,7 @@ use crate::crc32c::crc32c;
 use crate::record::{Change, DecodeError, LeaseRecord, decode, encode};
 use crate::types::{IaKind, Resource};
 use crate::view::LeaseView;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -103,36 +103,208 @@ pub struct StoreStats {
     pub fsync_micros_max: u64,
 }
 
-type ClientKey = (String, Vec<u8>, IaKind, u32);
+/// The resources of the IAs whose client key hashes to one value: almost always one
+/// resource of one IA, so it is kept inline; a hash collision between two IAs only makes a
+/// longer list, which lookups filter by comparing the records themselves.
+#[derive(Debug)]
+enum ClientSlot {
+    One(Resource),
+    Many(Vec<Resource>),
+}
 
+impl ClientSlot {
+    fn as_slice(&self) -> &[Resource] {
+        match self {
+            ClientSlot::One(r) => std::slice::from_ref(r),
+            ClientSlot::Many(v) => v,
+        }
+    }
+
+    fn push(&mut self, res: Resource) {
+        match self {
+            ClientSlot::One(r) => *self = ClientSlot::Many(vec![*r, res]),
+            ClientSlot::Many(v) => v.push(res),
+        }
+    }
+
+    /// Removes `res`; returns whether the slot is now empty.
+    fn remove(&mut self, res: &Resource) -> bool {
+        match self {
+            ClientSlot::One(r) => r == res,
+            ClientSlot::Many(v) => {
+                v.retain(|r| r != res);
+                match v.as_slice() {
+                    [] => true,
+                    [one] => {
+                        *self = ClientSlot::One(*one);
+                        false
+                    }
+                    _ => false,
+                }
+            }
+        }
+    }
+
+    /// Moves `res` to the end (where a remove + push would put it).
+    fn move_to_end(&mut self, res: &Resource) {
+        if let ClientSlot::Many(v) = self
+            && let Some(i) = v.iter().position(|r| r == res)
+        {
+            let r = v.remove(i);
+            v.push(r);
+        }
+    }
+}
+
+/// A `Hasher` for keys that already are keyed hashes (the `by_client` map): passes the
+/// `u64` through instead of hashing it again.
 #[derive(Default)]
+struct PassThrough(u64);
+
+impl std::hash::Hasher for PassThrough {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `write_u64` is used by `u64` keys; fold anything else in to stay correct.
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+type PassThroughState = std::hash::BuildHasherDefault<PassThrough>;
+
+/// The in-memory view of the journal: the live record of every resource and the resources
+/// of every IA. Applying a change is on the commit path of every Reply, so it is kept cheap:
+///
+/// * both maps use `ahash` with random keys (fast, and still resistant to chosen DUIDs);
+/// * `by_client` is keyed by a randomly keyed hash of (link, DUID, kind, IAID), so applying
+///   a change clones no link name or DUID; lookups verify candidates against their records;
+/// * a `Put` that renews a lease for the same IA replaces the record in place;
+/// * there is no expiry order: the engine expires leases itself, and
+///   [`JournalStore::expired`] (a tool path) scans the live set instead.
 struct Index {
-    by_resource: HashMap<Resource, LeaseRecord>,
-    by_client: HashMap<ClientKey, Vec<Resource>>,
-    by_expiry: BTreeSet<(u64, Resource)>,
+    by_resource: HashMap<Resource, LeaseRecord, ahash::RandomState>,
+    by_client: HashMap<u64, ClientSlot, PassThroughState>,
+    ia_hasher: IaHasher,
+}
+
+/// Hashes the identity of an IA (link, DUID, kind, IAID) with a random key.
+struct IaHasher {
+    state: ahash::RandomState,
+    /// Tests shrink the hash to a few values to exercise collisions.
+    #[cfg(test)]
+    mask: u64,
+}
+
+impl IaHasher {
+    fn hash(&self, link: &str, duid: &[u8], kind: IaKind, iaid: u32) -> u64 {
+        let h = self.state.hash_one((link, duid, kind, iaid));
+        #[cfg(test)]
+        let h = h & self.mask;
+        h
+    }
+
+    fn of(&self, r: &LeaseRecord) -> u64 {
+        self.hash(&r.link, &r.duid, r.kind(), r.iaid)
+    }
+}
+
+impl Default for Index {
+    fn default() -> Self {
+        Index {
+            by_resource: HashMap::with_hasher(ahash::RandomState::new()),
+            by_client: HashMap::default(),
+            ia_hasher: IaHasher {
+                state: ahash::RandomState::new(),
+                #[cfg(test)]
+                mask: u64::MAX,
+            },
+        }
+    }
 }
 
 impl Index {
+    fn unlink_client(&mut self, h: u64, res: &Resource) {
+        if let Some(slot) = self.by_client.get_mut(&h)
+            && slot.remove(res)
+        {
+            self.by_client.remove(&h);
+        }
+    }
+
+    fn link_client(&mut self, h: u64, res: Resource) {
+        match self.by_client.entry(h) {
+            std::collections::hash_map::Entry::Occupied(mut e) => e.get_mut().push(res),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(ClientSlot::One(res));
+            }
+        }
+    }
+
     fn apply(&mut self, c: Change) {
-        let res = c.resource();
-        if let Some(old) = self.by_resource.remove(&res) {
-            let k = (old.link.clone(), old.duid.clone(), old.kind(), old.iaid);
-            if let Some(v) = self.by_client.get_mut(&k) {
-                v.retain(|r| *r != res);
-                if v.is_empty() {
-                    self.by_client.remove(&k);
+        match c {
+            Change::Remove(res) => {
+                if let Some(old) = self.by_resource.remove(&res) {
+                    let h = self.ia_hasher.of(&old);
+                    self.unlink_client(h, &res);
                 }
             }
-            self.by_expiry.remove(&(old.expires, res));
+            Change::Put(r) => {
+                let res = r.resource;
+                let new_h = self.ia_hasher.of(&r);
+                let same_ia = |old: &LeaseRecord| {
+                    old.iaid == r.iaid && old.duid == r.duid && old.link == r.link
+                };
+                match self.by_resource.get_mut(&res) {
+                    Some(old) => {
+                        if same_ia(old) {
+                            *old = r;
+                            if let Some(slot) = self.by_client.get_mut(&new_h) {
+                                slot.move_to_end(&res);
+                            }
+                        } else {
+                            let old_h = self.ia_hasher.of(old);
+                            *old = r;
+                            self.unlink_client(old_h, &res);
+                            self.link_client(new_h, res);
+                        }
+                    }
+                    None => {
+                        self.by_resource.insert(res, r);
+                        self.link_client(new_h, res);
+                    }
+                }
+            }
         }
-        if let Change::Put(r) = c {
-            self.by_client
-                .entry((r.link.clone(), r.duid.clone(), r.kind(), r.iaid))
-                .or_default()
-                .push(res);
-            self.by_expiry.insert((r.expires, res));
-            self.by_resource.insert(res, r);
-        }
+    }
+
+    fn expired(&self, now: u64) -> Vec<Resource> {
+        let mut v: Vec<(u64, Resource)> = self
+            .by_resource
+            .values()
+            .filter(|r| r.expires <= now)
+            .map(|r| (r.expires, r.resource))
+            .collect();
+        v.sort_unstable();
+        v.into_iter().map(|(_, r)| r).collect()
+    }
+
+    fn by_client(&self, link: &str, duid: &[u8], kind: IaKind, iaid: u32) -> Vec<LeaseRecord> {
+        let h = self.ia_hasher.hash(link, duid, kind, iaid);
+        let Some(slot) = self.by_client.get(&h) else {
+            return Vec::new();
+        };
+        slot.as_slice()
+            .iter()
+            .filter_map(|res| self.by_resource.get(res))
+            .filter(|r| r.iaid == iaid && r.kind() == kind && r.duid == duid && r.link == link)
+            .cloned()
+            .collect()
     }
 }
 
@@ -465,22 +637,13 @@ impl JournalStore {
         }
     }
 
-    /// Records whose expiry is at or before `now` (the engine normally removes these itself;
-    /// a standalone tool can commit [`Change::Remove`] for them).
+    /// Records whose expiry is at or before `now`, ordered by (expiry, resource) (the engine
+    /// normally removes these itself; a standalone tool can commit [`Change::Remove`] for
+    /// them). A tool path: it scans every live record, O(n + k log k), so that the commit
+    /// path need not keep an expiry order.
     pub fn expired(&self, now: u64) -> Vec<Resource> {
         let idx = self.shared.index.read().unwrap_or_else(|e| e.into_inner());
-        idx.by_expiry
-            .range(
-                ..=(
-                    now,
-                    Resource::Prefix(crate::types::Prefix::containing(
-                        std::net::Ipv6Addr::from(u128::MAX),
-                        128,
-                    )),
-                ),
-            )
-            .map(|&(_, r)| r)
-            .collect()
+        idx.expired(now)
     }
 
     /// Rewrites the journal as a snapshot of the live records (atomically, via rename).
@@ -650,14 +813,7 @@ impl LeaseStore for JournalStore {
 
     fn by_client(&self, link: &str, duid: &[u8], kind: IaKind, iaid: u32) -> Vec<LeaseRecord> {
         let idx = self.shared.index.read().unwrap_or_else(|e| e.into_inner());
-        idx.by_client
-            .get(&(link.to_string(), duid.to_vec(), kind, iaid))
-            .map(|v| {
-                v.iter()
-                    .filter_map(|r| idx.by_resource.get(r).cloned())
-                    .collect()
-            })
-            .unwrap_or_default()
+        idx.by_client(link, duid, kind, iaid)
     }
 }
 
@@ -726,6 +882,153 @@ mod tests {
         assert_eq!(got, (0..10).map(|i| (i, true)).collect::<Vec<_>>());
         // Durable: an independent reader sees all ten.
         assert_eq!(JournalStore::read(&path).unwrap().len(), 10);
+    }
+
+    /// The naive index the optimized one must match: owned client keys, expiry order in a
+    /// `BTreeSet`, every change as remove + insert (the original implementation).
+    #[derive(Default)]
+    struct Model {
+        by_resource: std::collections::BTreeMap<Resource, LeaseRecord>,
+        by_client: HashMap<(String, Vec<u8>, IaKind, u32), Vec<Resource>>,
+        by_expiry: std::collections::BTreeSet<(u64, Resource)>,
+    }
+
+    impl Model {
+        fn apply(&mut self, c: &Change) {
+            let res = c.resource();
+            if let Some(old) = self.by_resource.remove(&res) {
+                let k = (old.link.clone(), old.duid.clone(), old.kind(), old.iaid);
+                if let Some(v) = self.by_client.get_mut(&k) {
+                    v.retain(|r| *r != res);
+                    if v.is_empty() {
+                        self.by_client.remove(&k);
+                    }
+                }
+                self.by_expiry.remove(&(old.expires, res));
+            }
+            if let Change::Put(r) = c {
+                self.by_client
+                    .entry((r.link.clone(), r.duid.clone(), r.kind(), r.iaid))
+                    .or_default()
+                    .push(res);
+                self.by_expiry.insert((r.expires, res));
+                self.by_resource.insert(res, r.clone());
+            }
+        }
+
+        fn by_client(&self, link: &str, duid: &[u8], kind: IaKind, iaid: u32) -> Vec<LeaseRecord> {
+            self.by_client
+                .get(&(link.to_string(), duid.to_vec(), kind, iaid))
+                .map(|v| v.iter().map(|r| self.by_resource[r].clone()).collect())
+                .unwrap_or_default()
+        }
+
+        fn expired(&self, now: u64) -> Vec<Resource> {
+            self.by_expiry
+                .iter()
+                .take_while(|(e, _)| *e <= now)
+                .map(|&(_, r)| r)
+                .collect()
+        }
+    }
+
+    const LINKS: [&str; 2] = ["a", "b"];
+    const DUIDS: [&[u8]; 3] = [&[1], &[1, 2], &[]];
+
+    /// A small domain (6 addresses, 3 prefixes, 2 links, 3 DUIDs, 3 IAIDs, 8 expiries) so
+    /// that renewals, moves between IAs, removals and multi-lease IAs are all frequent.
+    fn small_resource(i: u8) -> Resource {
+        if i < 6 {
+            Resource::Addr(Ipv6Addr::from(0x2001_0db8_u128 << 96 | u128::from(i)))
+        } else {
+            Resource::Prefix(crate::types::Prefix::containing(
+                Ipv6Addr::from((0x2001_0db8_0001_u128 << 80) | (u128::from(i) << 72)),
+                56,
+            ))
+        }
+    }
+
+    fn small_change() -> impl proptest::strategy::Strategy<Value = Change> {
+        use proptest::prelude::*;
+        prop_oneof![
+            3 => (0u8..9, 0usize..2, 0usize..3, 0u32..3, 0u64..8, any::<bool>()).prop_map(
+                |(i, l, d, iaid, expires, declined)| {
+                    Change::Put(LeaseRecord {
+                        link: LINKS[l].into(),
+                        duid: DUIDS[d].to_vec(),
+                        iaid,
+                        resource: small_resource(i),
+                        state: if declined {
+                            LeaseState::Declined
+                        } else {
+                            LeaseState::Bound
+                        },
+                        preferred: 1,
+                        valid: 2,
+                        expires,
+                    })
+                }
+            ),
+            1 => (0u8..9).prop_map(|i| Change::Remove(small_resource(i))),
+        ]
+    }
+
+    fn assert_same(idx: &Index, m: &Model) {
+        let mut load: Vec<LeaseRecord> = idx.by_resource.values().cloned().collect();
+        load.sort_by_key(|r| r.resource);
+        let want: Vec<LeaseRecord> = m.by_resource.values().cloned().collect();
+        assert_eq!(load, want, "live records");
+        for i in 0..9 {
+            let r = small_resource(i);
+            assert_eq!(idx.by_resource.get(&r), m.by_resource.get(&r), "get {r}");
+        }
+        for link in LINKS {
+            for duid in DUIDS {
+                for kind in [IaKind::Na, IaKind::Pd] {
+                    for iaid in 0..3 {
+                        assert_eq!(
+                            idx.by_client(link, duid, kind, iaid),
+                            m.by_client(link, duid, kind, iaid),
+                            "by_client {link} {duid:?} {kind} {iaid}"
+                        );
+                    }
+                }
+            }
+        }
+        for now in 0..9 {
+            assert_eq!(idx.expired(now), m.expired(now), "expired({now})");
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig {
+            cases: 512,
+            ..proptest::prelude::ProptestConfig::default()
+        })]
+
+        /// After every change, the index answers load/get/by_client/expired exactly like the
+        /// naive model, both with real hashes and with IA hashes squeezed to two values (so
+        /// most IAs collide in `by_client`).
+        #[test]
+        fn index_matches_naive_model(
+            changes in proptest::collection::vec(small_change(), 0..60),
+            collide in proptest::prelude::any::<bool>(),
+        ) {
+            let mut idx = Index::default();
+            if collide {
+                idx.ia_hasher.mask = 1;
+            }
+            let mut m = Model::default();
+            for c in changes {
+                m.apply(&c);
+                idx.apply(c);
+                assert_same(&idx, &m);
+            }
+            if !collide {
+                // Without forced collisions, one slot per IA.
+                proptest::prop_assert_eq!(idx.by_client.len(), m.by_client.len());
+            }
+        }
     }
 
     #[test]
