@@ -434,10 +434,12 @@ fn tunnel_survives_nat_rebinding_and_broker_restart() {
     );
 
     // Client restarted: a new source port; its initial beats move the endpoint at once.
-    let old = t1(&status(&lab, &bconf))["endpoint"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    // The status file is a periodic snapshot: wait until it names the current endpoint.
+    let old = wait_for("endpoint in the broker status", heartbeat, || {
+        t1(&status(&lab, &bconf))["endpoint"]
+            .as_str()
+            .map(str::to_string)
+    });
     let st = client.stop().expect("client exit status");
     assert!(st.success(), "SIGTERM exits cleanly: {st:?}");
     let client2 = start_client(&lab, &cconf);
