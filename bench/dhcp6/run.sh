@@ -23,60 +23,22 @@ for t in ip perfdhcp kea-dhcp6 dhcp6s; do
 done
 [ -x "$BIN" ] || { echo "no v6home binary at $BIN" >&2; exit 2; }
 
-SRV=v6h-b$$-srv
-CLI=v6h-b$$-cli
-T=$(mktemp -d)
-chmod 755 "$T"
-PIDS=()
+# shellcheck source=bench/dhcp6/common.sh
+. "$ROOT/bench/dhcp6/common.sh"
 DHCP6S_DUID=/var/lib/dhcpv6/dhcp6s_duid
 DUID_EXISTED=0
 [ -e "$DHCP6S_DUID" ] && DUID_EXISTED=1
-
-cleanup() {
-  for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
-  [ -f "$T/dhcp6s.pid" ] && kill "$(cat "$T/dhcp6s.pid")" 2>/dev/null || true
-  sleep 0.3
-  ip netns del "$SRV" 2>/dev/null || true
-  ip netns del "$CLI" 2>/dev/null || true
+bench_cleanup_extra() {
+  [ -f "$T/dhcp6s.pid" ] && kill "$(cat "$T/dhcp6s.pid")" 2>/dev/null
   [ "$DUID_EXISTED" = 0 ] && rm -f "$DHCP6S_DUID"
-  rm -rf "$T"
+  return 0
 }
-trap cleanup EXIT
+dhcp6_bench_setup b
+write_server_configs '{ "name": "information-refresh-time", "data": "86400" }'
 
-ip netns add "$SRV"
-ip netns add "$CLI"
-ip -n "$SRV" link add v6h-s0 type veth peer name v6h-c0 netns "$CLI"
-ip -n "$CLI" link set v6h-c0 address fa:02:80:73:d1:02
-for ns in "$SRV" "$CLI"; do
-  ip netns exec "$ns" sysctl -q -w net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0
-  ip -n "$ns" link set lo up
-done
-ip netns exec "$SRV" sysctl -q -w net.ipv6.conf.v6h-s0.accept_dad=0
-ip netns exec "$CLI" sysctl -q -w net.ipv6.conf.v6h-c0.accept_dad=0
-ip -n "$SRV" link set v6h-s0 up
-ip -n "$CLI" link set v6h-c0 up
-ip -n "$SRV" -6 addr add 2001:db8:1::1/64 dev v6h-s0 nodad
-sleep 1
-
-echo 'option domain-name-servers 2001:14b8:0:3401::6 2001:1418:10:2::2;' >"$T/dhcp6s.conf"
+echo "option domain-name-servers $DNS_A $DNS_B;" >"$T/dhcp6s.conf"
 # §7.4: message type 11, Client ID DUID-LL 00:0c:01:02:03:04, ORO {23}, Elapsed Time.
 echo '0b000001 0001000a00030001000c01020304 000600020017 000800020000' >"$T/inforeq.hex"
-mkdir -p "$T/kea"
-cat >"$T/kea/kea-dhcp6.json" <<EOF
-{ "Dhcp6": {
-  "interfaces-config": { "interfaces": [ "v6h-s0" ] },
-  "data-directory": "$T/kea",
-  "lease-database": { "type": "memfile", "persist": true,
-                      "name": "$T/kea/kea-leases6.csv", "lfc-interval": 3600 },
-  "renew-timer": 1000, "rebind-timer": 2000, "preferred-lifetime": 3000, "valid-lifetime": 4000,
-  "option-data": [ { "name": "dns-servers", "data": "2001:14b8:0:3401::6, 2001:1418:10:2::2" },
-                   { "name": "information-refresh-time", "data": "86400" } ],
-  "subnet6": [ { "id": 1, "subnet": "2001:db8:1::/64", "interface": "v6h-s0",
-     "pools": [ { "pool": "2001:db8:1::1:0/96" } ],
-     "pd-pools": [ { "prefix": "2001:db8:8000::", "prefix-len": 33, "delegated-len": 56 } ] } ],
-  "loggers": [ { "name": "kea-dhcp6", "severity": "WARN",
-                 "output_options": [ { "output": "$T/kea/kea-dhcp6.log" } ] } ] } }
-EOF
 
 # perfdhcp at RATE for DUR seconds; prints "sent orphans".
 perf() {
@@ -100,14 +62,6 @@ measure() {
     [ "$rps" -gt "$best" ] && best=$rps
   done
   BEST[$name]=$best
-}
-
-wait_port() { # wait until something listens on UDP 547 in the server namespace
-  for _ in $(seq 50); do
-    ip netns exec "$SRV" ss -Hlun 2>/dev/null | grep -q ':547 ' && return 0
-    sleep 0.1
-  done
-  echo "server did not start" >&2; return 1
 }
 
 echo "# $(date -u +%FT%TZ) $(nproc) CPUs, ${DUR}s per run, rates: ${RATES[*]}"

@@ -44,74 +44,10 @@ NCPU=$(nproc)
 if [ "$NCPU" -ge 2 ]; then SRV_CPU=0; GEN_CPU=1; else SRV_CPU=0; GEN_CPU=0; fi
 HZ=$(getconf CLK_TCK)
 
-SRV=v6h-sat$$-srv
-CLI=v6h-sat$$-cli
-T=$(mktemp -d ${BENCH_TMPDIR:+-p "$BENCH_TMPDIR"})
-chmod 755 "$T"
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
-  sleep 0.3
-  ip netns del "$SRV" 2>/dev/null || true
-  ip netns del "$CLI" 2>/dev/null || true
-  rm -rf "$T"
-}
-trap cleanup EXIT
-
-ip netns add "$SRV"
-ip netns add "$CLI"
-ip -n "$SRV" link add v6h-s0 type veth peer name v6h-c0 netns "$CLI"
-ip -n "$CLI" link set v6h-c0 address fa:02:80:73:d1:02
-for ns in "$SRV" "$CLI"; do
-  ip netns exec "$ns" sysctl -q -w net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0
-  ip -n "$ns" link set lo up
-done
-ip netns exec "$SRV" sysctl -q -w net.ipv6.conf.v6h-s0.accept_dad=0
-ip netns exec "$CLI" sysctl -q -w net.ipv6.conf.v6h-c0.accept_dad=0
-ip -n "$SRV" link set v6h-s0 up
-ip -n "$CLI" link set v6h-c0 up
-ip -n "$SRV" -6 addr add 2001:db8:1::1/64 dev v6h-s0 nodad
-sleep 1
-
-# The same pools as stateful.sh (addresses from 2001:db8:1::1:0/96, /56s from a /33); DNS
-# servers from the documentation prefix.
-cat >"$T/v6home.toml" <<EOF
-[options]
-dns_servers = ["2001:db8:53::1", "2001:db8:53::2"]
-[[interface]]
-name = "v6h-s0"
-address_pools = [{ pool = "p", preferred = 3000, valid = 4000 }]
-[[interface.pd_pool]]
-prefix = "2001:db8:8000::/33"
-delegated_len = 56
-preferred = 3000
-valid = 4000
-[[pool]]
-name = "p"
-start = "2001:db8:1::1:0"
-end = "2001:db8:1::ffff:ffff"
-EOF
-mkdir -p "$T/kea"
-cat >"$T/kea/kea-dhcp6.json" <<EOF
-{ "Dhcp6": {
-  "interfaces-config": { "interfaces": [ "v6h-s0" ] },
-  "data-directory": "$T/kea",
-  "lease-database": { "type": "memfile", "persist": true,
-                      "name": "$T/kea/kea-leases6.csv", "lfc-interval": 3600 },
-  "renew-timer": 1000, "rebind-timer": 2000, "preferred-lifetime": 3000, "valid-lifetime": 4000,
-  "option-data": [ { "name": "dns-servers", "data": "2001:db8:53::1, 2001:db8:53::2" } ],
-  "subnet6": [ { "id": 1, "subnet": "2001:db8:1::/64", "interface": "v6h-s0",
-     "pools": [ { "pool": "2001:db8:1::1:0/96" } ],
-     "pd-pools": [ { "prefix": "2001:db8:8000::", "prefix-len": 33, "delegated-len": 56 } ] } ],
-  "loggers": [ { "name": "kea-dhcp6", "severity": "WARN",
-                 "output_options": [ { "output": "$T/kea/kea-dhcp6.log" } ] } ] } }
-EOF
-
-# utime+stime (clock ticks) of every thread of process $1.
-cpu_ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
-
-# UDP receive-buffer overflows (Udp6RcvbufErrors) in namespace $1.
-rcvbuf_errs() { ip netns exec "$1" nstat -asz Udp6RcvbufErrors | awk '$1=="Udp6RcvbufErrors"{print $2}'; }
+# shellcheck source=bench/dhcp6/common.sh
+. "$ROOT/bench/dhcp6/common.sh"
+dhcp6_bench_setup sat
+write_server_configs
 
 # Value of key $1 in the generator's summary line $2.
 field() { tr ' ' '\n' <<<"$2" | awk -F= -v k="$1" '$1==k{print $2}'; }
@@ -198,14 +134,6 @@ measure() {
     fi
   done
   BEST[$name-$mode]=$best
-}
-
-wait_port() {
-  for _ in $(seq 50); do
-    ip netns exec "$SRV" ss -Hlun 2>/dev/null | grep -q ':547 ' && return 0
-    sleep 0.1
-  done
-  echo "server did not start" >&2; return 1
 }
 
 echo "# $(date -u +%FT%TZ) $NCPU CPUs, ${DUR}s per run, rates: ${RATES[*]}, drop timeout ${TIMEOUT_MS} ms, loadavg $(cut -d' ' -f1-3 /proc/loadavg)"
