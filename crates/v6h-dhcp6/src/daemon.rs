@@ -722,6 +722,13 @@ pub async fn run(opts: DaemonOptions) -> Result<(), DaemonError> {
             "replies the kernel did not accept"
         );
     }
+    let dropped = shell.out.commit_failures.load(Ordering::Relaxed);
+    if dropped > 0 {
+        tracing::warn!(
+            replies = dropped,
+            "replies not sent because their leases could not be written"
+        );
+    }
     tracing::info!("dhcp6 server stopped");
     Ok(())
 }
