@@ -4,6 +4,9 @@
 //! preference, unknown link-addresses get NoAddrsAvail/NoPrefixAvail and are counted. Also:
 //! host-block lifetimes on the wire, and a reclaimed lease going to another client.
 
+mod common;
+use common::{addrs, ia_status, msg_status, prefixes};
+
 use std::net::{Ipv6Addr, SocketAddrV6};
 
 use v6h_dhcp6::config::Config;
@@ -208,43 +211,6 @@ fn ias(m: &ClientMessage) -> Vec<&Ia> {
         .iter()
         .filter_map(|o| match o {
             DhcpOption::IaNa(i) | DhcpOption::IaPd(i) => Some(i),
-            _ => None,
-        })
-        .collect()
-}
-
-fn ia_status(ia: &Ia) -> u16 {
-    ia.options
-        .iter()
-        .find_map(|o| match o {
-            DhcpOption::StatusCode { status, .. } => Some(*status),
-            _ => None,
-        })
-        .unwrap_or(status::SUCCESS)
-}
-
-fn msg_status(m: &ClientMessage) -> Option<u16> {
-    m.options.iter().find_map(|o| match o {
-        DhcpOption::StatusCode { status, .. } => Some(*status),
-        _ => None,
-    })
-}
-
-fn addrs(ia: &Ia) -> Vec<(Ipv6Addr, u32, u32)> {
-    ia.options
-        .iter()
-        .filter_map(|o| match o {
-            DhcpOption::IaAddr(a) => Some((a.addr, a.preferred, a.valid)),
-            _ => None,
-        })
-        .collect()
-}
-
-fn prefixes(ia: &Ia) -> Vec<(Ipv6Addr, u8, u32, u32)> {
-    ia.options
-        .iter()
-        .filter_map(|o| match o {
-            DhcpOption::IaPrefix(p) => Some((p.prefix, p.prefix_len, p.preferred, p.valid)),
             _ => None,
         })
         .collect()

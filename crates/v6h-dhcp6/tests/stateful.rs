@@ -2,6 +2,9 @@
 //! message type and status code, T1/T2, reservations, PD pools from TOML, expiry on a fake
 //! clock, and leases surviving a restart through the journal.
 
+mod common;
+use common::{addrs, ia_status, msg_status, prefixes};
+
 use std::net::{Ipv6Addr, SocketAddrV6};
 
 use v6h_dhcp6::config::Config;
@@ -147,43 +150,6 @@ fn ia_of(m: &ClientMessage) -> &Ia {
             _ => None,
         })
         .expect("an IA in the reply")
-}
-
-fn ia_status(ia: &Ia) -> u16 {
-    ia.options
-        .iter()
-        .find_map(|o| match o {
-            DhcpOption::StatusCode { status, .. } => Some(*status),
-            _ => None,
-        })
-        .unwrap_or(status::SUCCESS)
-}
-
-fn msg_status(m: &ClientMessage) -> Option<u16> {
-    m.options.iter().find_map(|o| match o {
-        DhcpOption::StatusCode { status, .. } => Some(*status),
-        _ => None,
-    })
-}
-
-fn addrs(ia: &Ia) -> Vec<(Ipv6Addr, u32, u32)> {
-    ia.options
-        .iter()
-        .filter_map(|o| match o {
-            DhcpOption::IaAddr(a) => Some((a.addr, a.preferred, a.valid)),
-            _ => None,
-        })
-        .collect()
-}
-
-fn prefixes(ia: &Ia) -> Vec<(Ipv6Addr, u8, u32, u32)> {
-    ia.options
-        .iter()
-        .filter_map(|o| match o {
-            DhcpOption::IaPrefix(p) => Some((p.prefix, p.prefix_len, p.preferred, p.valid)),
-            _ => None,
-        })
-        .collect()
 }
 
 fn pool_addr(a: Ipv6Addr) -> bool {
