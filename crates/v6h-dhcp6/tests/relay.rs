@@ -5,7 +5,7 @@
 //! host-block lifetimes on the wire, and a reclaimed lease going to another client.
 
 mod common;
-use common::{addrs, ia_status, msg_status, prefixes};
+use common::{addrs, duid, ia_status, msg_status, na, prefixes};
 
 use std::net::{Ipv6Addr, SocketAddrV6};
 
@@ -13,7 +13,7 @@ use v6h_dhcp6::config::Config;
 use v6h_dhcp6::config::dhcp6s::parse_str;
 use v6h_dhcp6::server::{ALL_SERVERS_AND_RELAYS, LinkInfo, Server};
 use v6h_dhcp6::stateful::{EngineBindings, engine_config};
-use v6h_dhcp6::wire::{ClientMessage, DhcpOption, Ia, IaAddr, Message, RelayMessage, msg, status};
+use v6h_dhcp6::wire::{ClientMessage, DhcpOption, Ia, Message, RelayMessage, msg, status};
 
 const IFINDEX: u32 = 3;
 const SERVER_DUID: [u8; 10] = [0, 3, 0, 1, 0xa2, 0x43, 0x35, 0xf4, 0x6c, 0x3a];
@@ -88,29 +88,6 @@ fn server() -> Stateful {
 
 fn ip(s: &str) -> Ipv6Addr {
     s.parse().unwrap()
-}
-
-fn duid(n: u8) -> Vec<u8> {
-    vec![0, 3, 0, 1, 0, 0, 0, 0, 0, n]
-}
-
-fn na(iaid: u32, addrs: &[Ipv6Addr]) -> DhcpOption {
-    DhcpOption::IaNa(Ia {
-        iaid,
-        t1: 0,
-        t2: 0,
-        options: addrs
-            .iter()
-            .map(|a| {
-                DhcpOption::IaAddr(IaAddr {
-                    addr: *a,
-                    preferred: 0,
-                    valid: 0,
-                    options: Vec::new(),
-                })
-            })
-            .collect(),
-    })
 }
 
 fn pd(iaid: u32) -> DhcpOption {

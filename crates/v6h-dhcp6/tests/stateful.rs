@@ -3,7 +3,7 @@
 //! clock, and leases surviving a restart through the journal.
 
 mod common;
-use common::{addrs, ia_status, msg_status, prefixes};
+use common::{addrs, duid, ia_status, msg_status, na, prefixes};
 
 use std::net::{Ipv6Addr, SocketAddrV6};
 
@@ -11,9 +11,7 @@ use v6h_dhcp6::config::Config;
 use v6h_dhcp6::config::dhcp6s::parse_str;
 use v6h_dhcp6::server::{ALL_SERVERS_AND_RELAYS, LinkInfo, Server};
 use v6h_dhcp6::stateful::{EngineBindings, engine_config};
-use v6h_dhcp6::wire::{
-    ClientMessage, DhcpOption, Ia, IaAddr, IaPrefix, Message, code, msg, status,
-};
+use v6h_dhcp6::wire::{ClientMessage, DhcpOption, Ia, IaPrefix, Message, code, msg, status};
 use v6h_lease::{JournalStore, LeaseStore};
 
 const IFINDEX: u32 = 7;
@@ -68,29 +66,6 @@ fn link() -> LinkInfo {
         src: SocketAddrV6::new("fe80::1".parse().unwrap(), 546, 0, IFINDEX),
         dst: ALL_SERVERS_AND_RELAYS,
     }
-}
-
-fn duid(n: u8) -> Vec<u8> {
-    vec![0, 3, 0, 1, 0, 0, 0, 0, 0, n]
-}
-
-fn na(iaid: u32, addrs: &[Ipv6Addr]) -> DhcpOption {
-    DhcpOption::IaNa(Ia {
-        iaid,
-        t1: 0,
-        t2: 0,
-        options: addrs
-            .iter()
-            .map(|a| {
-                DhcpOption::IaAddr(IaAddr {
-                    addr: *a,
-                    preferred: 0,
-                    valid: 0,
-                    options: Vec::new(),
-                })
-            })
-            .collect(),
-    })
 }
 
 fn pd(iaid: u32, prefixes: &[(Ipv6Addr, u8)]) -> DhcpOption {
