@@ -696,28 +696,87 @@ pub fn finish_checks<'a>(
 pub enum EndpointUpdate {
     /// First valid packet: the endpoint was learned.
     Learned,
-    /// Same endpoint as before.
+    /// From the current endpoint: accept.
     Same,
-    /// A newer packet came from a new address: the endpoint moved (NAT rebinding, new IP).
+    /// A fresh packet from a new address: the endpoint moved (NAT rebinding, new IP). Accept.
     Moved,
-    /// A packet from a new address that is not newer than the newest one from the current
-    /// endpoint: most likely a replay. Keep the endpoint and drop the packet.
+    /// From a new address with the newest epoch, within [`SAME_EPOCH_GRACE`] seconds of the
+    /// first packet of that epoch, but more packets shared that epoch than the guard
+    /// remembers, so freshness cannot be proven: accept the packet, keep the endpoint (the
+    /// sender's next-second packet moves it).
+    Kept,
+    /// An exact duplicate of a recent packet (same signature), from any address: a replay.
+    /// Drop it; the endpoint stays.
+    Duplicate,
+    /// From a new address and older than the newest packet seen, or with the newest epoch but
+    /// unprovably fresh and later than [`SAME_EPOCH_GRACE`]: a replay of a captured packet.
+    /// Drop it; the endpoint stays.
     Stale,
 }
 
+impl EndpointUpdate {
+    /// True for the outcomes whose packet must be dropped as a replay.
+    pub fn is_replay(self) -> bool {
+        matches!(self, EndpointUpdate::Duplicate | EndpointUpdate::Stale)
+    }
+}
+
+/// Signatures of the newest second remembered per tunnel by [`EndpointGuard`].
+pub const RECENT_SIGNATURES: usize = 8;
+
+/// Seconds (receiver's clock) after the first packet of an epoch during which further packets
+/// of that epoch may still arrive from a live sender: its clock ticks on within a second, so
+/// later same-epoch packets whose freshness the guard cannot prove are replays.
+pub const SAME_EPOCH_GRACE: u64 = 2;
+
 /// Replay-resistant endpoint learning for one tunnel (PoP side, spec §11 "stricter than
 /// sixxsd"). AYIYA has no nonce, so a captured packet replayed from another address within the
-/// 120 s window would otherwise move the endpoint. This guard moves it only for a packet whose
-/// epoch is strictly newer (32-bit wrapping order) than every epoch seen from the current
-/// endpoint; a live client keeps advancing its epoch, so replays can never win.
+/// 120 s window would otherwise move the endpoint to the attacker.
 ///
-/// Call [`EndpointGuard::observe`] only with fully validated packets ([`finish_checks`] `Ok`).
-/// A legitimate move within the same second as the last packet from the old address is
-/// refused once and accepted with the next packet.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// The guard remembers the newest epoch it accepted and the first 8 bytes of the signatures of
+/// up to [`RECENT_SIGNATURES`] packets carrying that epoch (about 100 bytes per tunnel). For a
+/// fully validated packet ([`finish_checks`] `Ok`) from `src` with epoch `e`:
+///
+/// * `e` newer than the newest epoch (32-bit wrapping order): fresh; it moves the endpoint.
+/// * `e` equal to the newest epoch: a signature already remembered is a [`Duplicate`] (from any
+///   address); an unseen one is fresh (AICCU sends many packets per second, all with the same
+///   1 s epoch) and moves the endpoint. When more packets shared that epoch than fit in the
+///   memory, freshness cannot be proven: such a packet is accepted within
+///   [`SAME_EPOCH_GRACE`] seconds of the epoch's first packet (a new address is [`Kept`] out
+///   until the next second) and [`Stale`] after that.
+/// * `e` older than the newest epoch: accepted from the current endpoint (reordering), a
+///   [`Stale`] replay from any other address.
+///
+/// So neither an exact duplicate nor an older packet ever moves the endpoint, while a client
+/// whose NAT mapping changed moves it with its first packet from the new port (whose epoch is
+/// at least the newest one and whose signature is new).
+///
+/// [`Duplicate`]: EndpointUpdate::Duplicate
+/// [`Kept`]: EndpointUpdate::Kept
+/// [`Stale`]: EndpointUpdate::Stale
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EndpointGuard<A> {
     current: Option<A>,
     newest_epoch: u32,
+    /// Receiver time (Unix seconds) of the first packet of `newest_epoch`.
+    newest_at: u64,
+    recent: [u64; RECENT_SIGNATURES],
+    /// Packets seen at `newest_epoch` (saturating); beyond `RECENT_SIGNATURES` the oldest
+    /// signatures were overwritten.
+    seen_at_newest: u16,
+}
+
+impl<A: Copy + PartialEq> Default for EndpointGuard<A> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn signature_tag(signature: &[u8]) -> u64 {
+    let mut b = [0u8; 8];
+    let n = signature.len().min(8);
+    b[..n].copy_from_slice(&signature[..n]);
+    u64::from_le_bytes(b)
 }
 
 impl<A: Copy + PartialEq> EndpointGuard<A> {
@@ -726,6 +785,9 @@ impl<A: Copy + PartialEq> EndpointGuard<A> {
         EndpointGuard {
             current: None,
             newest_epoch: 0,
+            newest_at: 0,
+            recent: [0; RECENT_SIGNATURES],
+            seen_at_newest: 0,
         }
     }
 
@@ -734,36 +796,80 @@ impl<A: Copy + PartialEq> EndpointGuard<A> {
         self.current
     }
 
-    /// Feeds one validated packet from `src` with `epoch`; returns what happened.
-    pub fn observe(&mut self, src: A, epoch: u32) -> EndpointUpdate {
-        let newer = (epoch.wrapping_sub(self.newest_epoch) as i32) > 0;
-        match self.current {
-            None => {
-                self.current = Some(src);
-                self.newest_epoch = epoch;
-                EndpointUpdate::Learned
+    /// The newest epoch accepted so far (0 before the first packet).
+    pub fn newest_epoch(&self) -> u32 {
+        self.newest_epoch
+    }
+
+    fn remembered(&self, tag: u64) -> bool {
+        let n = usize::from(self.seen_at_newest).min(RECENT_SIGNATURES);
+        self.recent[..n].contains(&tag)
+    }
+
+    fn remember(&mut self, tag: u64) {
+        let slot = usize::from(self.seen_at_newest) % RECENT_SIGNATURES;
+        self.recent[slot] = tag;
+        self.seen_at_newest = self.seen_at_newest.saturating_add(1);
+        if self.seen_at_newest == u16::MAX {
+            // Keep the "overflowed" meaning without wrapping the slot index.
+            self.seen_at_newest = u16::MAX - (u16::MAX % RECENT_SIGNATURES as u16);
+        }
+    }
+
+    fn start_epoch(&mut self, epoch: u32, tag: u64, now: u64) {
+        self.newest_epoch = epoch;
+        self.newest_at = now;
+        self.seen_at_newest = 0;
+        self.remember(tag);
+    }
+
+    /// Feeds one validated packet from `src` with `epoch` and `signature` (bytes 24..44 of
+    /// the datagram), received at `now` (Unix seconds); returns what happened. Replays
+    /// ([`EndpointUpdate::is_replay`]) change nothing.
+    pub fn observe(&mut self, src: A, epoch: u32, signature: &[u8], now: u64) -> EndpointUpdate {
+        let tag = signature_tag(signature);
+        let Some(cur) = self.current else {
+            self.current = Some(src);
+            self.start_epoch(epoch, tag, now);
+            return EndpointUpdate::Learned;
+        };
+        let order = epoch.wrapping_sub(self.newest_epoch) as i32;
+        if order > 0 {
+            self.start_epoch(epoch, tag, now);
+            if cur == src {
+                return EndpointUpdate::Same;
             }
-            Some(cur) if cur == src => {
-                if newer {
-                    self.newest_epoch = epoch;
-                }
+            self.current = Some(src);
+            return EndpointUpdate::Moved;
+        }
+        if order < 0 {
+            return if cur == src {
                 EndpointUpdate::Same
-            }
-            Some(_) if newer => {
-                self.current = Some(src);
-                self.newest_epoch = epoch;
-                EndpointUpdate::Moved
-            }
-            Some(_) => EndpointUpdate::Stale,
+            } else {
+                EndpointUpdate::Stale
+            };
+        }
+        if self.remembered(tag) {
+            return EndpointUpdate::Duplicate;
+        }
+        let complete = usize::from(self.seen_at_newest) < RECENT_SIGNATURES;
+        if !complete && now > self.newest_at.saturating_add(SAME_EPOCH_GRACE) {
+            return EndpointUpdate::Stale;
+        }
+        self.remember(tag);
+        if cur == src {
+            EndpointUpdate::Same
+        } else if complete {
+            self.current = Some(src);
+            EndpointUpdate::Moved
+        } else {
+            EndpointUpdate::Kept
         }
     }
 
     /// Forgets the endpoint (e.g. when the tunnel is reconfigured).
     pub fn reset(&mut self) {
-        *self = EndpointGuard {
-            current: None,
-            newest_epoch: 0,
-        };
+        *self = EndpointGuard::new();
     }
 }
 

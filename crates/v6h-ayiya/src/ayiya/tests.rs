@@ -303,6 +303,12 @@ fn clock_rule_boundaries() {
     assert!(check_epoch(0, u32::MAX).is_ok());
 }
 
+const NOW: u64 = EPOCH as u64;
+
+fn sig(n: u8) -> [u8; SIGNATURE_LEN] {
+    [n; SIGNATURE_LEN]
+}
+
 #[test]
 fn endpoint_guard_refuses_replays_from_other_addresses() {
     use std::net::SocketAddrV4;
@@ -311,26 +317,146 @@ fn endpoint_guard_refuses_replays_from_other_addresses() {
     let attacker: SocketAddrV4 = "203.0.113.66:5555".parse().unwrap();
     let mut g = EndpointGuard::new();
     assert_eq!(g.endpoint(), None);
-    assert_eq!(g.observe(client, EPOCH), EndpointUpdate::Learned);
-    assert_eq!(g.observe(client, EPOCH + 5), EndpointUpdate::Same);
+    assert_eq!(
+        g.observe(client, EPOCH, &sig(1), NOW),
+        EndpointUpdate::Learned
+    );
+    assert_eq!(
+        g.observe(client, EPOCH + 5, &sig(2), NOW),
+        EndpointUpdate::Same
+    );
     // An older packet from the client itself (reordering) keeps the newest epoch.
-    assert_eq!(g.observe(client, EPOCH + 1), EndpointUpdate::Same);
-    // Replays of anything captured so far (epoch <= newest) from elsewhere are refused.
-    for e in [EPOCH, EPOCH + 1, EPOCH + 5] {
-        assert_eq!(g.observe(attacker, e), EndpointUpdate::Stale);
-    }
+    assert_eq!(
+        g.observe(client, EPOCH + 1, &sig(3), NOW),
+        EndpointUpdate::Same
+    );
+    assert_eq!(g.newest_epoch(), EPOCH + 5);
+    // Replays of anything captured so far, from elsewhere: older ones are stale, the newest
+    // one is a duplicate. None moves the endpoint.
+    assert_eq!(
+        g.observe(attacker, EPOCH, &sig(1), NOW),
+        EndpointUpdate::Stale
+    );
+    assert_eq!(
+        g.observe(attacker, EPOCH + 1, &sig(3), NOW),
+        EndpointUpdate::Stale
+    );
+    assert_eq!(
+        g.observe(attacker, EPOCH + 5, &sig(2), NOW),
+        EndpointUpdate::Duplicate
+    );
+    assert!(EndpointUpdate::Duplicate.is_replay() && EndpointUpdate::Stale.is_replay());
     assert_eq!(g.endpoint(), Some(client));
-    // NAT rebinding: the client's next (newer) packet from a new port moves the endpoint.
-    assert_eq!(g.observe(rebound, EPOCH + 5), EndpointUpdate::Stale);
-    assert_eq!(g.observe(rebound, EPOCH + 6), EndpointUpdate::Moved);
+    // An exact duplicate from the client's own address is dropped too.
+    assert_eq!(
+        g.observe(client, EPOCH + 5, &sig(2), NOW),
+        EndpointUpdate::Duplicate
+    );
+    // NAT rebinding within the same second: a fresh (unseen) packet from the new port moves
+    // the endpoint at once.
+    assert_eq!(
+        g.observe(rebound, EPOCH + 5, &sig(4), NOW),
+        EndpointUpdate::Moved
+    );
     assert_eq!(g.endpoint(), Some(rebound));
-    assert_eq!(g.observe(client, EPOCH + 6), EndpointUpdate::Stale);
+    // ...and the old port's packets cannot move it back once they are older.
+    assert_eq!(
+        g.observe(rebound, EPOCH + 6, &sig(5), NOW),
+        EndpointUpdate::Same
+    );
+    assert_eq!(
+        g.observe(client, EPOCH + 5, &sig(6), NOW),
+        EndpointUpdate::Stale
+    );
+    assert_eq!(
+        g.observe(client, EPOCH + 6, &sig(5), NOW),
+        EndpointUpdate::Duplicate
+    );
+    assert_eq!(g.endpoint(), Some(rebound));
     // Wrapping order across 2^32.
     let mut g = EndpointGuard::new();
-    g.observe(client, u32::MAX - 1);
-    assert_eq!(g.observe(attacker, 3), EndpointUpdate::Moved);
+    g.observe(client, u32::MAX - 1, &sig(1), NOW);
+    assert_eq!(g.observe(attacker, 3, &sig(2), NOW), EndpointUpdate::Moved);
     g.reset();
     assert_eq!(g.endpoint(), None);
+}
+
+/// AICCU stamps whole seconds and sends many packets per second: every distinct packet of the
+/// newest second is accepted from the current endpoint, and a replay of any of them from
+/// elsewhere is refused, also when the second holds more packets than the guard remembers.
+#[test]
+fn endpoint_guard_many_packets_per_second() {
+    use std::net::SocketAddrV4;
+    let client: SocketAddrV4 = "198.51.100.2:40000".parse().unwrap();
+    let attacker: SocketAddrV4 = "203.0.113.66:5555".parse().unwrap();
+    let mut g = EndpointGuard::new();
+    for n in 0..100u8 {
+        let u = g.observe(client, EPOCH, &sig(n), NOW);
+        assert!(!u.is_replay(), "packet {n}: {u:?}");
+    }
+    for n in 0..100u8 {
+        let u = g.observe(attacker, EPOCH, &sig(n), NOW);
+        assert!(
+            matches!(u, EndpointUpdate::Duplicate | EndpointUpdate::Kept),
+            "replay {n}: {u:?}"
+        );
+        assert_eq!(g.endpoint(), Some(client));
+    }
+    // Once the grace has passed, unprovable packets of that epoch are replays, from anywhere.
+    let later = NOW + SAME_EPOCH_GRACE + 1;
+    for n in 0..100u8 {
+        assert!(
+            g.observe(attacker, EPOCH, &sig(n), later).is_replay(),
+            "{n}"
+        );
+        assert!(g.observe(client, EPOCH, &sig(n), later).is_replay(), "{n}");
+    }
+    // The next second, the client keeps its endpoint and the old packets are all stale.
+    assert_eq!(
+        g.observe(client, EPOCH + 1, &sig(200), NOW + 1),
+        EndpointUpdate::Same
+    );
+    for n in 0..100u8 {
+        assert_eq!(
+            g.observe(attacker, EPOCH, &sig(n), NOW + 1),
+            EndpointUpdate::Stale
+        );
+    }
+    assert_eq!(g.endpoint(), Some(client));
+}
+
+proptest! {
+    /// Whatever the interleaving, a packet that was already observed never moves the
+    /// endpoint, and neither does one older than the newest accepted.
+    #[test]
+    fn endpoint_guard_replays_never_move(
+        ops in proptest::collection::vec((0u8..3, 0u32..6, 0u8..12), 1..80)
+    ) {
+        use std::collections::HashSet;
+        let mut g = EndpointGuard::new();
+        let mut seen: HashSet<(u32, u8)> = HashSet::new();
+        let mut newest: Option<u32> = None;
+        for (src, e, s) in ops {
+            let epoch = EPOCH + e;
+            let before = g.endpoint();
+            // Distinct (epoch, signature byte) pairs give distinct signatures.
+            let mut signature = sig(s);
+            signature[..4].copy_from_slice(&epoch.to_be_bytes());
+            let dup = seen.contains(&(epoch, s));
+            let older = newest.is_some_and(|n| epoch < n);
+            let u = g.observe(src, epoch, &signature, NOW);
+            if before.is_some() && before != Some(src) && (dup || older) {
+                prop_assert_eq!(g.endpoint(), before, "{:?}", u);
+            }
+            if u == EndpointUpdate::Moved || u == EndpointUpdate::Learned {
+                prop_assert_eq!(g.endpoint(), Some(src));
+            }
+            if !u.is_replay() {
+                seen.insert((epoch, s));
+                newest = Some(newest.map_or(epoch, |n| n.max(epoch)));
+            }
+        }
+    }
 }
 
 #[test]

@@ -6,8 +6,11 @@
 //!
 //! * Identity → tunnel is one hash lookup on the full 128-bit client address (`…::2`).
 //! * Inbound: [`PopTable::handle_datagram`] runs the spec §2.10 order (cheap checks, lookup,
-//!   state, clock, signature), learns the endpoint only after the signature, sets the tunnel
-//!   UP, and applies anti-spoofing to forwarded packets.
+//!   state, clock, signature), then drops validly signed replays (an exact duplicate of a
+//!   recent packet, or a packet from a new address older than the newest one accepted:
+//!   [`v6h_ayiya::ayiya::EndpointGuard`], about 100 bytes per tunnel), learns or moves the
+//!   endpoint only with fresh packets, sets the tunnel UP, and applies anti-spoofing to
+//!   forwarded packets (inner source inside the tunnel's prefixes and not the PoP's `::1`).
 //! * Outbound: [`PopTable::route_outbound`] does a longest-prefix match over tunnel /64s and
 //!   routed subnets and returns send / ICMPv6 error / drop; [`PopTable::encapsulate`] writes and
 //!   signs the AYIYA header in the 44 bytes of headroom in front of the packet.
@@ -18,7 +21,9 @@ use std::collections::HashMap;
 use std::net::{Ipv6Addr, SocketAddrV4};
 
 use serde::{Deserialize, Serialize};
-use v6h_ayiya::ayiya::{self, Delivery, DropReason, HEADER_LEN, Repr, SigningKey};
+use v6h_ayiya::ayiya::{
+    self, Delivery, DropReason, EndpointGuard, EndpointUpdate, HEADER_LEN, Repr, SigningKey,
+};
 
 use crate::icmp6::{self, UnreachCode};
 use crate::prefix::Prefix6;
@@ -31,6 +36,11 @@ pub enum PopDrop {
     Ayiya(DropReason),
     /// A forwarded inner packet's source is outside the tunnel's prefixes.
     SpoofedSource,
+    /// A forwarded inner packet's source is the PoP's own tunnel address (`…::1`).
+    PopSource,
+    /// A validly signed replay: an exact duplicate of a recent packet, or a packet from a new
+    /// address older than the newest one accepted (see [`EndpointGuard`]).
+    Replay,
     /// A forwarded IPv4 payload (next header 4): not routed by v6home.
     Ipv4Payload,
     /// A packet from the TUN is not a well-formed IPv6 packet.
@@ -46,7 +56,7 @@ pub enum PopDrop {
 }
 
 /// Number of distinct [`PopDrop`] labels.
-pub const DROP_KINDS: usize = DropReason::ALL.len() + 7;
+pub const DROP_KINDS: usize = DropReason::ALL.len() + 9;
 
 impl PopDrop {
     /// Every drop label, in counter order.
@@ -58,6 +68,8 @@ impl PopDrop {
         let n = DropReason::ALL.len();
         out[n..].copy_from_slice(&[
             PopDrop::SpoofedSource,
+            PopDrop::PopSource,
+            PopDrop::Replay,
             PopDrop::Ipv4Payload,
             PopDrop::BadOutbound,
             PopDrop::TunnelDown,
@@ -74,12 +86,14 @@ impl PopDrop {
         match self {
             PopDrop::Ayiya(r) => DropReason::ALL.iter().position(|x| x == r).unwrap_or(0),
             PopDrop::SpoofedSource => n,
-            PopDrop::Ipv4Payload => n + 1,
-            PopDrop::BadOutbound => n + 2,
-            PopDrop::TunnelDown => n + 3,
-            PopDrop::TunnelDisabled => n + 4,
-            PopDrop::NoTunnel => n + 5,
-            PopDrop::TooBig => n + 6,
+            PopDrop::PopSource => n + 1,
+            PopDrop::Replay => n + 2,
+            PopDrop::Ipv4Payload => n + 3,
+            PopDrop::BadOutbound => n + 4,
+            PopDrop::TunnelDown => n + 5,
+            PopDrop::TunnelDisabled => n + 6,
+            PopDrop::NoTunnel => n + 7,
+            PopDrop::TooBig => n + 8,
         }
     }
 
@@ -88,6 +102,8 @@ impl PopDrop {
         match self {
             PopDrop::Ayiya(r) => r.as_str(),
             PopDrop::SpoofedSource => "spoofed_source",
+            PopDrop::PopSource => "pop_source",
+            PopDrop::Replay => "replay",
             PopDrop::Ipv4Payload => "ipv4_payload",
             PopDrop::BadOutbound => "bad_outbound",
             PopDrop::TunnelDown => "tunnel_down",
@@ -169,7 +185,8 @@ struct Entry {
     pop_addr: Ipv6Addr,
     state: TunnelState,
     last_beat: Option<u64>,
-    endpoint: Option<SocketAddrV4>,
+    /// The learned endpoint, moved only by fresh packets (replay protection).
+    guard: EndpointGuard<SocketAddrV4>,
     counters: TunnelCounters,
 }
 
@@ -324,7 +341,7 @@ impl PopTable {
             cfg,
             state,
             last_beat: None,
-            endpoint: None,
+            guard: EndpointGuard::new(),
             counters: TunnelCounters::default(),
         });
     }
@@ -359,7 +376,7 @@ impl PopTable {
                 let e = &mut self.entries[slot];
                 e.counters = o.counters;
                 e.last_beat = o.last_beat;
-                e.endpoint = o.endpoint;
+                e.guard = o.guard;
                 if e.state != TunnelState::Disabled {
                     e.state = o.state;
                 }
@@ -396,7 +413,7 @@ impl PopTable {
 
     /// Learned endpoint of tunnel `slot`.
     pub fn endpoint(&self, slot: usize) -> Option<SocketAddrV4> {
-        self.entries.get(slot).and_then(|e| e.endpoint)
+        self.entries.get(slot).and_then(|e| e.guard.endpoint())
     }
 
     /// Counters of tunnel `slot`.
@@ -440,6 +457,8 @@ impl PopTable {
                 .add(PopDrop::Ayiya(DropReason::TunnelDisabled));
             return InAction::Drop(PopDrop::Ayiya(DropReason::TunnelDisabled));
         }
+        let mut signature = [0u8; ayiya::SIGNATURE_LEN];
+        signature.copy_from_slice(pkt.signature());
         let v = match ayiya::finish_checks(pkt, now, &e.key) {
             Ok(v) => v,
             Err(r) => {
@@ -447,12 +466,15 @@ impl PopTable {
                 return InAction::Drop(PopDrop::Ayiya(r));
             }
         };
-        // Fully valid: learn the endpoint, UP, lastbeat.
-        if e.endpoint != Some(src) {
-            if e.endpoint.is_some() {
-                e.counters.endpoint_changes += 1;
+        // Fully valid. Replays (duplicates, or older packets from a new address) change
+        // nothing; fresh packets learn or move the endpoint.
+        match e.guard.observe(src, v.repr.epoch, &signature, now) {
+            EndpointUpdate::Duplicate | EndpointUpdate::Stale => {
+                e.counters.drops.add(PopDrop::Replay);
+                return InAction::Drop(PopDrop::Replay);
             }
-            e.endpoint = Some(src);
+            EndpointUpdate::Moved => e.counters.endpoint_changes += 1,
+            EndpointUpdate::Learned | EndpointUpdate::Same | EndpointUpdate::Kept => {}
         }
         e.state = TunnelState::Up;
         e.last_beat = Some(now);
@@ -474,6 +496,10 @@ impl PopTable {
                 if is_link_scope(s) || is_link_scope(d) {
                     // Router solicitations, MLD, ND: valid traffic, not forwarded.
                     return InAction::Consumed;
+                }
+                if s == e.pop_addr {
+                    e.counters.drops.add(PopDrop::PopSource);
+                    return InAction::Drop(PopDrop::PopSource);
                 }
                 if !e.owns_source(s) {
                     e.counters.drops.add(PopDrop::SpoofedSource);
@@ -510,7 +536,7 @@ impl PopTable {
             };
         };
         let e = &mut self.entries[slot];
-        let (reason, icmp) = match (e.state, e.endpoint) {
+        let (reason, icmp) = match (e.state, e.guard.endpoint()) {
             (TunnelState::Up, Some(ep)) => {
                 if pkt.len() > usize::from(e.cfg.mtu) {
                     (
@@ -603,7 +629,7 @@ impl PopTable {
                     prefix: e.cfg.prefix.to_string(),
                     subnets: e.cfg.subnets.iter().map(|s| s.to_string()).collect(),
                     state: e.state,
-                    endpoint: e.endpoint.map(|x| x.to_string()),
+                    endpoint: e.guard.endpoint().map(|x| x.to_string()),
                     last_beat: e.last_beat,
                     last_beat_age: e.last_beat.map(|b| now.saturating_sub(b)),
                     mtu: e.cfg.mtu,

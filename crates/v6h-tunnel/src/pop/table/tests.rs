@@ -363,3 +363,176 @@ proptest! {
         prop_assert_eq!(t.handle_datagram(EPOCH + 5, ep(1), &d), InAction::Deliver(&d[44..]));
     }
 }
+
+/// Issue 12: a keepalive captured from the client and replayed from another IPv4 address
+/// within the ±120 s window used to move the endpoint to the attacker. Now it is dropped and
+/// counted as `replay`, whether it is an exact duplicate or just older than the newest packet.
+#[test]
+fn replayed_packet_from_another_address_never_moves_endpoint() {
+    let mut t = PopTable::new(&[t1()], 120, None);
+    let key = SigningKey::from_password(PW.as_bytes());
+    let attacker = SocketAddrV4::new([203, 0, 113, 66].into(), 5555);
+    let captured = client_datagram(&key, client_addr(), EPOCH as u32, None);
+    assert_eq!(
+        t.handle_datagram(EPOCH, ep(40000), &captured),
+        InAction::Consumed
+    );
+    // Exact duplicate, same second.
+    assert_eq!(
+        t.handle_datagram(EPOCH, attacker, &captured),
+        InAction::Drop(PopDrop::Replay)
+    );
+    assert_eq!(t.endpoint(0), Some(ep(40000)));
+    // The client goes on; replays of the captured packet later in the window are older.
+    for s in 1..=120 {
+        let ka = client_datagram(&key, client_addr(), (EPOCH + s) as u32, None);
+        assert_eq!(
+            t.handle_datagram(EPOCH + s, ep(40000), &ka),
+            InAction::Consumed
+        );
+        assert_eq!(
+            t.handle_datagram(EPOCH + s, attacker, &captured),
+            InAction::Drop(PopDrop::Replay),
+            "at +{s} s"
+        );
+        assert_eq!(t.endpoint(0), Some(ep(40000)));
+    }
+    // A captured forward replayed from the client's own address is not delivered twice.
+    let inner = ipv6("2001:db8:2ff:1::2", "2001:db8:ffff::80", 60);
+    let fwd = client_datagram(&key, client_addr(), (EPOCH + 120) as u32, Some(&inner));
+    assert!(matches!(
+        t.handle_datagram(EPOCH + 120, ep(40000), &fwd),
+        InAction::Deliver(_)
+    ));
+    assert_eq!(
+        t.handle_datagram(EPOCH + 120, ep(40000), &fwd),
+        InAction::Drop(PopDrop::Replay)
+    );
+    let c = t.counters(0).unwrap();
+    assert_eq!(c.drops.get(PopDrop::Replay), 122);
+    assert_eq!(c.endpoint_changes, 0);
+    assert_eq!(c.beats, 121, "replays are not counted as beats");
+    assert_eq!(t.status(EPOCH).tunnels[0].drops.get("replay"), Some(&122));
+    // The broker's status keeps showing the client, and outbound traffic goes there.
+    let mut icmp = [0u8; 1280];
+    let p = ipv6("2001:db8:ffff::80", "2001:db8:2ff:1::2", 64);
+    assert!(matches!(
+        t.route_outbound(&p, &mut icmp),
+        OutAction::Send { endpoint, .. } if endpoint == ep(40000)
+    ));
+}
+
+/// Real NAT rebinding still moves the endpoint with the client's first fresh packet from the
+/// new port, also within the same second as its last packet from the old port.
+#[test]
+fn nat_rebinding_moves_endpoint_at_once() {
+    let mut t = PopTable::new(&[t1()], 120, None);
+    let key = SigningKey::from_password(PW.as_bytes());
+    let inner = |n: u8| {
+        let mut p = ipv6("2001:db8:1234::10", "2001:db8:ffff::80", 64);
+        p[50] = n;
+        p
+    };
+    let d = client_datagram(&key, client_addr(), EPOCH as u32, Some(&inner(1)));
+    assert!(matches!(
+        t.handle_datagram(EPOCH, ep(40000), &d),
+        InAction::Deliver(_)
+    ));
+    // Same second, new port, new packet: moves.
+    let d = client_datagram(&key, client_addr(), EPOCH as u32, Some(&inner(2)));
+    assert!(matches!(
+        t.handle_datagram(EPOCH, ep(40001), &d),
+        InAction::Deliver(_)
+    ));
+    assert_eq!(t.endpoint(0), Some(ep(40001)));
+    // Next second, yet another port (conntrack flushed again): moves.
+    let d = client_datagram(&key, client_addr(), (EPOCH + 1) as u32, None);
+    assert_eq!(
+        t.handle_datagram(EPOCH + 1, ep(40002), &d),
+        InAction::Consumed
+    );
+    assert_eq!(t.endpoint(0), Some(ep(40002)));
+    assert_eq!(t.counters(0).unwrap().endpoint_changes, 2);
+    assert_eq!(t.counters(0).unwrap().drops.total(), 0);
+}
+
+/// Unmodified AICCU stamps whole seconds and sends many packets per second: all of them are
+/// delivered, and replaying any of them from elsewhere never takes the endpoint.
+#[test]
+fn aiccu_many_packets_per_second_flow_and_replays_do_not_steal() {
+    let mut t = PopTable::new(&[t1()], 120, None);
+    let key = SigningKey::from_password(PW.as_bytes());
+    let attacker = SocketAddrV4::new([203, 0, 113, 66].into(), 5555);
+    let mut sent = Vec::new();
+    for s in 0..3u64 {
+        for n in 0..200u16 {
+            let mut p = ipv6("2001:db8:1234::10", "2001:db8:ffff::80", 64);
+            p[48..50].copy_from_slice(&n.to_be_bytes());
+            let d = client_datagram(&key, client_addr(), (EPOCH + s) as u32, Some(&p));
+            assert!(
+                matches!(
+                    t.handle_datagram(EPOCH + s, ep(40000), &d),
+                    InAction::Deliver(_)
+                ),
+                "packet {n} of second {s}"
+            );
+            sent.push(d);
+            // The attacker replays each packet right after it was captured.
+            let r = t.handle_datagram(EPOCH + s, attacker, sent.last().unwrap());
+            assert!(
+                matches!(r, InAction::Drop(PopDrop::Replay) | InAction::Deliver(_)),
+                "{r:?}"
+            );
+            assert_eq!(t.endpoint(0), Some(ep(40000)));
+        }
+    }
+    // Later, every captured packet is refused: older seconds are stale, and the last second
+    // is past its grace.
+    for d in &sent {
+        assert_eq!(
+            t.handle_datagram(EPOCH + 5, attacker, d),
+            InAction::Drop(PopDrop::Replay)
+        );
+    }
+    assert_eq!(t.endpoint(0), Some(ep(40000)));
+    assert_eq!(t.counters(0).unwrap().endpoint_changes, 0);
+    assert!(t.counters(0).unwrap().bytes_in >= 600 * 64);
+}
+
+/// A validly signed packet whose inner source is the PoP's own tunnel address is dropped.
+#[test]
+fn inner_source_of_the_pop_itself_is_dropped_and_counted() {
+    let mut t = PopTable::new(&[t1()], 120, None);
+    let key = SigningKey::from_password(PW.as_bytes());
+    let p = ipv6("2001:db8:2ff:1::1", "2001:db8:ffff::80", 60);
+    let d = client_datagram(&key, client_addr(), EPOCH as u32, Some(&p));
+    assert_eq!(
+        t.handle_datagram(EPOCH, ep(1), &d),
+        InAction::Drop(PopDrop::PopSource)
+    );
+    assert_eq!(t.counters(0).unwrap().drops.get(PopDrop::PopSource), 1);
+    assert_eq!(t.status(EPOCH).tunnels[0].drops.get("pop_source"), Some(&1));
+    // Other addresses of the /64 are still the client's.
+    let p = ipv6("2001:db8:2ff:1::3", "2001:db8:ffff::80", 60);
+    let d = client_datagram(&key, client_addr(), EPOCH as u32, Some(&p));
+    assert!(matches!(
+        t.handle_datagram(EPOCH, ep(1), &d),
+        InAction::Deliver(_)
+    ));
+}
+
+#[test]
+fn drop_labels_are_distinct_and_indexed() {
+    let all = PopDrop::all();
+    for (i, d) in all.iter().enumerate() {
+        assert_eq!(d.index(), i, "{d:?}");
+    }
+    let labels: std::collections::HashSet<&str> = all.iter().map(PopDrop::as_str).collect();
+    assert_eq!(labels.len(), DROP_KINDS);
+}
+
+#[test]
+fn replay_memory_per_tunnel_is_small() {
+    let n = std::mem::size_of::<EndpointGuard<SocketAddrV4>>();
+    assert!(n <= 112, "{n} bytes");
+}
