@@ -59,6 +59,6 @@ pub use engine::{
     BindingKey, ConfirmOutcome, Engine, IaReply, IaRequest, Lease, LinkId, PoolUsage, RestoreReport,
 };
 pub use record::{Change, LeaseRecord, LeaseState};
-pub use store::{JournalStore, LeaseStore, StoreError, StoreStats};
+pub use store::{JournalStore, LeaseStore, Recovery, StoreError, StoreStats};
 pub use types::{IaKind, Prefix, PrefixError, Resource, Status};
 pub use view::{LeaseView, format_table};

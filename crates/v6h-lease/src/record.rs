@@ -84,6 +84,14 @@ const TAG_PUT_PREFIX: u8 = 2;
 const TAG_REMOVE_ADDR: u8 = 3;
 const TAG_REMOVE_PREFIX: u8 = 4;
 
+/// Whether `tag` can start an encoded change (a cheap filter before a CRC check).
+pub fn plausible_tag(tag: u8) -> bool {
+    matches!(
+        tag,
+        TAG_PUT_ADDR | TAG_PUT_PREFIX | TAG_REMOVE_ADDR | TAG_REMOVE_PREFIX
+    )
+}
+
 /// Appends the encoding of `c` to `out`.
 pub fn encode(c: &Change, out: &mut Vec<u8>) {
     match c {

@@ -3,9 +3,11 @@
 //! # Journal format
 //! An 8-byte magic `V6HLJ\0\0\x01`, then frames `len: u32 LE | crc32c(payload): u32 LE |
 //! payload`, each payload one [`Change`] ([`crate::record::encode`]). Opening replays the
-//! frames into an in-memory index and truncates the file at the first incomplete or corrupt
-//! frame (a torn tail), so committed records are never lost and a torn one never corrupts the
-//! others. When the journal grows well past the live set it is compacted: a snapshot is
+//! frames into an in-memory index. A torn tail (a damaged or incomplete last frame with no
+//! valid frame after it, what a crash mid-append leaves) is cut off. Damage anywhere else is
+//! skipped: replay resynchronises on the next offset where a whole frame validates and keeps
+//! every valid record; the damaged file is copied to `<journal>.corrupt-<unix time>` and the
+//! journal rewritten from the records kept ([`Recovery`] says what was skipped). When the journal grows well past the live set it is compacted: a snapshot is
 //! written to a temporary file, fsynced, renamed over the journal, and the directory fsynced.
 //!
 //! # Group commit
@@ -101,6 +103,12 @@ pub struct StoreStats {
     pub fsync_micros_total: u64,
     /// Longest single write + `fdatasync`, in microseconds.
     pub fsync_micros_max: u64,
+    /// Damaged journal regions skipped at open (each lost at least one record).
+    pub corrupt_regions: u64,
+    /// Bytes in those regions.
+    pub corrupt_bytes: u64,
+    /// Bytes of a torn tail cut at open.
+    pub torn_tail_bytes: u64,
 }
 
 /// The resources of the IAs whose client key hashes to one value: almost always one
@@ -377,6 +385,8 @@ struct Shared {
     compactions: AtomicU64,
     fsync_micros_total: AtomicU64,
     fsync_micros_max: AtomicU64,
+    /// What the replay at open found.
+    recovery: Recovery,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -389,12 +399,77 @@ pub struct JournalStore {
     thread: Option<JoinHandle<()>>,
 }
 
+/// What replaying a journal found besides its valid records: damage that was skipped or cut.
+///
+/// Only a **torn tail** is cut: a damaged or incomplete frame with no valid frame anywhere
+/// after it (what a crash in the middle of an append leaves). Any other damage is a
+/// **skipped region**: the bytes from a frame that does not validate up to the next offset
+/// where a whole frame (length in range, CRC32C, decodable payload) validates again. Replay
+/// resynchronises there, so every valid record before and after the damage is kept.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Recovery {
+    /// Valid frames replayed.
+    pub records: u64,
+    /// Damaged regions skipped between valid frames; each held at least one record, so this
+    /// is also a lower bound of the records lost.
+    pub skipped_regions: u64,
+    /// Bytes in the skipped regions.
+    pub skipped_bytes: u64,
+    /// Bytes of the torn tail (0 if none); the tail held at most one record.
+    pub torn_tail_bytes: u64,
+    /// Where the damaged journal was copied before it was rewritten (set by
+    /// [`JournalStore::open`] when regions were skipped).
+    pub corrupt_copy: Option<PathBuf>,
+}
+
+impl Recovery {
+    /// Whether anything other than a torn tail was found.
+    pub fn corrupt(&self) -> bool {
+        self.skipped_regions > 0
+    }
+}
+
 /// What replaying a journal found.
 #[derive(Default)]
 struct Replay {
     index: Index,
+    /// End of the last valid frame (where appends continue); 0 for an empty/new file.
     good_len: u64,
     file_len: u64,
+    recovery: Recovery,
+}
+
+/// The frame at the start of `b`, if it is whole and valid: its change and its length.
+fn frame_at(b: &[u8]) -> Result<(Change, usize), FrameError> {
+    let h: [u8; 8] = b
+        .get(..8)
+        .ok_or(FrameError::Truncated)?
+        .try_into()
+        .map_err(|_| FrameError::Truncated)?;
+    let len = u32::from_le_bytes([h[0], h[1], h[2], h[3]]) as usize;
+    let crc = u32::from_le_bytes([h[4], h[5], h[6], h[7]]);
+    if len == 0 || len > MAX_FRAME {
+        return Err(FrameError::Length(len));
+    }
+    let payload = b.get(8..8 + len).ok_or(FrameError::Truncated)?;
+    if crc32c(payload) != crc {
+        return Err(FrameError::Checksum);
+    }
+    Ok((decode(payload)?, 8 + len))
+}
+
+/// The first offset at or after `from` where a whole valid frame starts. Every offset is
+/// tried (a damaged length field is never trusted to skip ahead), with cheap checks first:
+/// a length in range that fits in the file and a known record tag, before the CRC.
+fn resync(b: &[u8], from: usize) -> Option<usize> {
+    (from..b.len().saturating_sub(8)).find(|&p| {
+        let len = u32::from_le_bytes([b[p], b[p + 1], b[p + 2], b[p + 3]]) as usize;
+        len != 0
+            && len <= MAX_FRAME
+            && len <= b.len() - p - 8
+            && crate::record::plausible_tag(b[p + 8])
+            && frame_at(&b[p..]).is_ok()
+    })
 }
 
 fn replay(path: &Path, bytes: &[u8]) -> Result<Replay, StoreError> {
@@ -414,17 +489,48 @@ fn replay(path: &Path, bytes: &[u8]) -> Result<Replay, StoreError> {
     }
     let mut off = MAGIC.len();
     rep.good_len = off as u64;
-    for c in frames(&bytes[off..]) {
-        match c {
+    while off < bytes.len() {
+        match frame_at(&bytes[off..]) {
             Ok((change, n)) => {
                 off += n;
                 rep.good_len = off as u64;
+                rep.recovery.records += 1;
                 rep.index.apply(change);
             }
-            Err(_) => break,
+            Err(_) => match resync(bytes, off + 1) {
+                Some(next) => {
+                    rep.recovery.skipped_regions += 1;
+                    rep.recovery.skipped_bytes += (next - off) as u64;
+                    off = next;
+                }
+                None => {
+                    rep.recovery.torn_tail_bytes = (bytes.len() - off) as u64;
+                    break;
+                }
+            },
         }
     }
     Ok(rep)
+}
+
+/// Replays a whole journal image (as [`JournalStore::open`] would, without touching any
+/// file): the live records, ordered by resource, and what was skipped or cut. For tools
+/// and fuzzing.
+pub fn replay_bytes(bytes: &[u8]) -> Result<(Vec<LeaseRecord>, Recovery), StoreError> {
+    let rep = replay(Path::new("<memory>"), bytes)?;
+    let mut v: Vec<LeaseRecord> = rep.index.by_resource.into_values().collect();
+    v.sort_by_key(|r| r.resource);
+    Ok((v, rep.recovery))
+}
+
+/// Encodes `changes` as a complete journal image (magic and frames), e.g. to build test
+/// journals or fuzz seeds.
+pub fn journal_bytes<'a>(changes: impl IntoIterator<Item = &'a Change>) -> Vec<u8> {
+    let mut out = MAGIC.to_vec();
+    for c in changes {
+        frame(c, &mut out);
+    }
+    out
 }
 
 /// Why a frame could not be read.
@@ -452,23 +558,7 @@ pub fn frames(mut b: &[u8]) -> impl Iterator<Item = Result<(Change, usize), Fram
         if failed || b.is_empty() {
             return None;
         }
-        let r = (|| {
-            let h: [u8; 8] = b
-                .get(..8)
-                .ok_or(FrameError::Truncated)?
-                .try_into()
-                .map_err(|_| FrameError::Truncated)?;
-            let len = u32::from_le_bytes([h[0], h[1], h[2], h[3]]) as usize;
-            let crc = u32::from_le_bytes([h[4], h[5], h[6], h[7]]);
-            if len == 0 || len > MAX_FRAME {
-                return Err(FrameError::Length(len));
-            }
-            let payload = b.get(8..8 + len).ok_or(FrameError::Truncated)?;
-            if crc32c(payload) != crc {
-                return Err(FrameError::Checksum);
-            }
-            Ok((decode(payload)?, 8 + len))
-        })();
+        let r = frame_at(b);
         match &r {
             Ok((_, n)) => b = &b[*n..],
             Err(_) => failed = true,
@@ -485,6 +575,24 @@ fn frame(c: &Change, out: &mut Vec<u8>) {
     let crc = crc32c(&out[at + 8..]);
     out[at..at + 4].copy_from_slice(&len.to_le_bytes());
     out[at + 4..at + 8].copy_from_slice(&crc.to_le_bytes());
+}
+
+/// `<journal>.corrupt-<unix time>`, with `.N` added if that name is taken.
+fn corrupt_copy_path(path: &Path) -> PathBuf {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let mut base = path.as_os_str().to_owned();
+    base.push(format!(".corrupt-{secs}"));
+    let mut p = PathBuf::from(&base);
+    let mut n = 1;
+    while p.exists() {
+        let mut b = base.clone();
+        b.push(format!(".{n}"));
+        p = PathBuf::from(b);
+        n += 1;
+    }
+    p
 }
 
 fn sync_dir(path: &Path) -> std::io::Result<()> {
@@ -527,7 +635,19 @@ impl JournalStore {
             .map_err(io)?;
         let mut bytes = Vec::new();
         file.read_to_end(&mut bytes).map_err(io)?;
-        let rep = replay(&path, &bytes)?;
+        let mut rep = replay(&path, &bytes)?;
+        drop(bytes);
+        if rep.recovery.corrupt() {
+            // Keep the damaged file for inspection before the journal is rewritten below.
+            let aside = corrupt_copy_path(&path);
+            std::fs::copy(&path, &aside)
+                .and_then(|_| File::open(&aside)?.sync_all())
+                .map_err(|source| StoreError::Io {
+                    path: aside.clone(),
+                    source,
+                })?;
+            rep.recovery.corrupt_copy = Some(aside);
+        }
         let mut len = rep.good_len;
         if len == 0 {
             file.set_len(0).map_err(io)?;
@@ -557,6 +677,7 @@ impl JournalStore {
                 poisoned: false,
             }),
             index: RwLock::new(rep.index),
+            recovery: rep.recovery,
             fsyncs: AtomicU64::new(0),
             batches: AtomicU64::new(0),
             commits: AtomicU64::new(0),
@@ -566,6 +687,12 @@ impl JournalStore {
             fsync_micros_total: AtomicU64::new(0),
             fsync_micros_max: AtomicU64::new(0),
         });
+        if shared.recovery.corrupt() {
+            // Rewrite the journal from the records kept, so the damage is not replayed (and
+            // re-reported) at every start.
+            let mut w = self::lock(&shared.writer);
+            compact_locked(&shared, &mut w)?;
+        }
         let s2 = shared.clone();
         let thread = std::thread::Builder::new()
             .name("lease-commit".into())
@@ -578,17 +705,26 @@ impl JournalStore {
     }
 
     /// Reads the live records of a journal without modifying it (e.g. to list the leases of a
-    /// running server); a torn tail is ignored.
+    /// running server); a torn tail is ignored and damaged regions are skipped as at open.
     pub fn read(path: impl AsRef<Path>) -> Result<Vec<LeaseRecord>, StoreError> {
         let path = path.as_ref();
         let bytes = std::fs::read(path).map_err(|source| StoreError::Io {
             path: path.to_path_buf(),
             source,
         })?;
-        let rep = replay(path, &bytes)?;
-        let mut v: Vec<LeaseRecord> = rep.index.by_resource.into_values().collect();
-        v.sort_by_key(|r| r.resource);
-        Ok(v)
+        Ok(replay_bytes(&bytes)
+            .map_err(|e| match e {
+                StoreError::BadMagic(_) => StoreError::BadMagic(path.to_path_buf()),
+                e => e,
+            })?
+            .0)
+    }
+
+    /// What replaying the journal at open found: records replayed, damaged regions skipped
+    /// (with the copy of the damaged file), torn tail cut. Log it: a skipped region means
+    /// leases were lost.
+    pub fn recovery(&self) -> &Recovery {
+        &self.shared.recovery
     }
 
     /// Queues `changes` for the next group commit; wait on the ticket before replying.
@@ -634,6 +770,9 @@ impl JournalStore {
             compactions: s.compactions.load(Ordering::Relaxed),
             fsync_micros_total: s.fsync_micros_total.load(Ordering::Relaxed),
             fsync_micros_max: s.fsync_micros_max.load(Ordering::Relaxed),
+            corrupt_regions: s.recovery.skipped_regions,
+            corrupt_bytes: s.recovery.skipped_bytes,
+            torn_tail_bytes: s.recovery.torn_tail_bytes,
         }
     }
 
