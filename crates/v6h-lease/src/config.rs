@@ -162,9 +162,11 @@ pub struct EngineConfig {
     /// Host reservations.
     #[serde(default)]
     pub reservations: Vec<Reservation>,
-    /// How long an Advertise holds its offer for the client (seconds).
-    #[serde(default = "default_offer_hold")]
-    pub offer_hold_secs: u64,
+    /// At most this many bound leases (addresses and prefixes together) per client DUID on
+    /// one link; further IAs get NoAddrsAvail/NoPrefixAvail. 0 means no limit. Default
+    /// [`DEFAULT_MAX_LEASES_PER_CLIENT`].
+    #[serde(default = "default_max_leases_per_client")]
+    pub max_leases_per_client: u32,
     /// How long a declined address or prefix is quarantined (seconds).
     #[serde(default = "default_quarantine")]
     pub decline_quarantine_secs: u64,
@@ -197,8 +199,13 @@ pub struct HostPoolLifetimes {
     pub lifetimes: Lifetimes,
 }
 
-fn default_offer_hold() -> u64 {
-    60
+/// Default of [`EngineConfig::max_leases_per_client`]: a home router asks for one or two
+/// IA_NA and one IA_PD per upstream link, and no common client uses more than a few IAs; 16
+/// leaves room for multi-IA setups while one DUID can take no more than 16 units of a pool.
+pub const DEFAULT_MAX_LEASES_PER_CLIENT: u32 = 16;
+
+fn default_max_leases_per_client() -> u32 {
+    DEFAULT_MAX_LEASES_PER_CLIENT
 }
 fn default_quarantine() -> u64 {
     86_400
@@ -213,7 +220,7 @@ impl EngineConfig {
         EngineConfig {
             links,
             reservations: Vec::new(),
-            offer_hold_secs: default_offer_hold(),
+            max_leases_per_client: DEFAULT_MAX_LEASES_PER_CLIENT,
             decline_quarantine_secs: default_quarantine(),
             recreate_unknown: true,
             reserved_lifetimes: Vec::new(),
@@ -346,7 +353,7 @@ mod tests {
     #[test]
     fn toml_config() {
         let text = r#"
-            offer_hold_secs = 30
+            max_leases_per_client = 4
             [[links]]
             name = "lan0"
             na_pools = [{ first = "2001:db8:1234::100", last = "2001:db8:1234::1ff", exclude = ["2001:db8:1234::101/128"] }]
@@ -357,7 +364,7 @@ mod tests {
             addresses = ["2001:db8:1234::99"]
         "#;
         let c: EngineConfig = toml::from_str(text).unwrap();
-        assert_eq!(c.offer_hold_secs, 30);
+        assert_eq!(c.max_leases_per_client, 4);
         assert_eq!(c.decline_quarantine_secs, 86_400);
         assert!(c.recreate_unknown);
         assert_eq!(c.links[0].pd_pools[0].delegated_len, 56);

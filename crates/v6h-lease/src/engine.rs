@@ -7,11 +7,18 @@
 //! then sends its Reply.
 //!
 //! # Data structures
-//! * `held`: a `BTreeMap` from the first address of every held resource (offered, bound,
+//! * `held`: a `BTreeMap` from the first address of every held resource (bound or
 //!   declined) to its state. Held resources never overlap, so one predecessor lookup answers
 //!   "is any of `a..=b` held?" in O(log n); this map is the final arbiter of the
 //!   no-double-binding invariant, including prefixes of different lengths.
-//! * `bindings`/`offers`: `HashMap`s from `(link, DUID, IA kind, IAID)` to the held resources.
+//! * `bindings`: a `HashMap` from `(link, DUID, IA kind, IAID)` to the bound resources.
+//! * **Advertise holds nothing** (as Kea): a Solicit is answered with what a Request would
+//!   get now (the client's reservation, a free hint, its last lease, else the free unit at or
+//!   after the hash of its DUID and IAID), without taking it. A Solicit flood therefore
+//!   neither ties up the pool nor allocates memory; the same client is offered the same
+//!   address again, and its Request takes it if it is still free (else the next free one).
+//! * `client_leases`: bound leases per (link, DUID), for the per-client cap
+//!   ([`EngineConfig::max_leases_per_client`]).
 //! * Each pool keeps its free units (addresses, or delegated-prefix indices) as a
 //!   [`FreeSet`] of intervals. A client's start point is a hash of its DUID and IAID; the engine
 //!   takes that unit or the next free one in O(log n), and exhaustion is O(1) from the free
@@ -156,9 +163,19 @@ enum Origin {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum HeldState {
-    Offered,
     Bound,
     Declined,
+}
+
+/// Counters of IAs the engine could not serve, for the daemon's stats and logs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EngineStats {
+    /// IAs answered NoAddrsAvail/NoPrefixAvail because no pool of their link had a free
+    /// address or prefix for them.
+    pub pool_exhausted: u64,
+    /// IAs answered NoAddrsAvail/NoPrefixAvail because their client already holds
+    /// [`EngineConfig::max_leases_per_client`] leases on the link.
+    pub client_limit: u64,
 }
 
 #[derive(Clone, Debug)]
@@ -290,11 +307,14 @@ pub struct Engine {
     /// Boxed so B-tree node splits and shifts move pointers, not whole entries.
     held: BTreeMap<u128, Box<Held>>,
     bindings: HashMap<BindingKey, Vec<u128>>,
-    offers: HashMap<BindingKey, Vec<u128>>,
+    /// Bound leases per client and link, keyed by a randomly keyed hash of (link, DUID).
+    client_leases: HashMap<u64, u32>,
+    client_hasher: ahash::RandomState,
+    max_leases_per_client: u32,
+    stats: EngineStats,
     timers: BTreeSet<(u64, u128)>,
     sticky: HashMap<BindingKey, Resource>,
     changes: Vec<Change>,
-    offer_hold: u64,
     quarantine: u64,
     recreate_unknown: bool,
     /// Per-resource lifetimes of reservations (override the link's).
@@ -534,11 +554,13 @@ impl Engine {
             reserved_space,
             held: BTreeMap::new(),
             bindings: HashMap::default(),
-            offers: HashMap::default(),
+            client_leases: HashMap::default(),
+            client_hasher: ahash::RandomState::new(),
+            max_leases_per_client: cfg.max_leases_per_client,
+            stats: EngineStats::default(),
             timers: BTreeSet::new(),
             sticky: HashMap::default(),
             changes: Vec::new(),
-            offer_hold: cfg.offer_hold_secs,
             quarantine: cfg.decline_quarantine_secs,
             recreate_unknown: cfg.recreate_unknown,
             reserved_lifetimes,
@@ -588,6 +610,53 @@ impl Engine {
     /// Number of committed bindings (IAs with at least one bound lease).
     pub fn binding_count(&self) -> usize {
         self.bindings.len()
+    }
+
+    /// Counters of IAs that could not be served (pool exhausted, per-client cap).
+    pub fn stats(&self) -> EngineStats {
+        self.stats
+    }
+
+    /// Bound leases `duid` holds on `link`.
+    pub fn client_lease_count(&self, link: LinkId, duid: &[u8]) -> u32 {
+        let h = self.client_hash(link, duid);
+        self.client_leases.get(&h).copied().unwrap_or(0)
+    }
+
+    fn client_hash(&self, link: LinkId, duid: &[u8]) -> u64 {
+        self.client_hasher.hash_one((link.0, duid))
+    }
+
+    /// Whether `key`'s client may get `more` new leases on its link (the per-client cap).
+    fn under_client_cap(&self, key: &BindingKey, more: u32) -> bool {
+        self.max_leases_per_client == 0
+            || self
+                .client_lease_count(key.link, &key.duid)
+                .saturating_add(more)
+                <= self.max_leases_per_client
+    }
+
+    /// Counts one more (`up`) or one fewer bound lease for `key`'s client.
+    fn count_client(&mut self, key: &BindingKey, up: bool) {
+        let h = self.client_hash(key.link, &key.duid);
+        if up {
+            *self.client_leases.entry(h).or_insert(0) += 1;
+        } else if let Some(n) = self.client_leases.get_mut(&h) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.client_leases.remove(&h);
+            }
+        }
+    }
+
+    /// The status for an IA that gets nothing new, counted by cause.
+    fn refuse(&mut self, kind: IaKind, cap: bool) -> Status {
+        if cap {
+            self.stats.client_limit += 1;
+        } else {
+            self.stats.pool_exhausted += 1;
+        }
+        Self::no_avail(kind)
     }
 
     /// Per-pool size and free counts.
@@ -698,7 +767,6 @@ impl Engine {
             return None;
         }
         if self.overlapping(&r).is_some() {
-            // Our own offer can be upgraded by the caller; anything else is taken.
             return None;
         }
         if self.reserved_for(key.link, &key.duid, &r) {
@@ -732,33 +800,10 @@ impl Engine {
             }
         }
         let li = key.link.0 as usize;
-        let n = match key.kind {
-            IaKind::Na => self.links.get(li)?.na.len(),
-            IaKind::Pd => self.links.get(li)?.pd.len(),
-        };
-        let kind_byte = [key.kind as u8];
-        let iaid = key.iaid.to_be_bytes();
-        let h = (u128::from(fnv(1, &[&key.duid, &iaid, &kind_byte])) << 64)
-            | u128::from(fnv(2, &[&key.duid, &iaid, &kind_byte]));
+        let (n, h) = self.hashed(key)?;
         for k in 0..n {
-            let pi = (k + (h as usize) % n.max(1)) % n;
-            let p = match key.kind {
-                IaKind::Na => PoolRef::Na(pi),
-                IaKind::Pd => PoolRef::Pd(pi),
-            };
-            let (size_last, free) = {
-                let l = &self.links[li];
-                match p {
-                    PoolRef::Na(i) => (l.na[i].last - l.na[i].first, l.na[i].free.count()),
-                    PoolRef::Pd(i) => (l.pd[i].last_index(), l.pd[i].free.count()),
-                }
-            };
-            if free == 0 {
+            let Some((p, start)) = self.hashed_start(key, li, n, h, k) else {
                 continue;
-            }
-            let start = match size_last.checked_add(1) {
-                Some(sz) => h % sz,
-                None => h,
             };
             let mut parked = Vec::new();
             let mut found = None;
@@ -779,6 +824,114 @@ impl Engine {
             }
             if found.is_some() {
                 return found;
+            }
+        }
+        None
+    }
+
+    /// The number of pools of `key`'s kind on its link, and the hash of its DUID and IAID
+    /// that chooses the pool and the starting unit in it.
+    fn hashed(&self, key: &BindingKey) -> Option<(usize, u128)> {
+        let li = key.link.0 as usize;
+        let n = match key.kind {
+            IaKind::Na => self.links.get(li)?.na.len(),
+            IaKind::Pd => self.links.get(li)?.pd.len(),
+        };
+        let kind_byte = [key.kind as u8];
+        let iaid = key.iaid.to_be_bytes();
+        let h = (u128::from(fnv(1, &[&key.duid, &iaid, &kind_byte])) << 64)
+            | u128::from(fnv(2, &[&key.duid, &iaid, &kind_byte]));
+        Some((n, h))
+    }
+
+    /// The `k`-th pool to try for `key` and the unit to start at, or `None` if it is full.
+    fn hashed_start(
+        &self,
+        key: &BindingKey,
+        li: usize,
+        n: usize,
+        h: u128,
+        k: usize,
+    ) -> Option<(PoolRef, u128)> {
+        let pi = (k + (h as usize) % n.max(1)) % n;
+        let p = match key.kind {
+            IaKind::Na => PoolRef::Na(pi),
+            IaKind::Pd => PoolRef::Pd(pi),
+        };
+        let l = &self.links[li];
+        let (size_last, free) = match p {
+            PoolRef::Na(i) => (l.na[i].last - l.na[i].first, l.na[i].free.count()),
+            PoolRef::Pd(i) => (l.pd[i].last_index(), l.pd[i].free.count()),
+        };
+        if free == 0 {
+            return None;
+        }
+        let start = match size_last.checked_add(1) {
+            Some(sz) => h % sz,
+            None => h,
+        };
+        Some((p, start))
+    }
+
+    /// Whether `r` could be taken for `key` now ([`Engine::take_specific`] without taking).
+    fn free_for(&self, key: &BindingKey, r: &Resource) -> bool {
+        if r.kind() != key.kind || self.overlapping(r).is_some() {
+            return false;
+        }
+        if self.reserved_for(key.link, &key.duid, r) {
+            return true;
+        }
+        let Some(link) = self.links.get(key.link.0 as usize) else {
+            return false;
+        };
+        link.unit_of(r).is_some_and(|(p, idx)| match p {
+            PoolRef::Na(i) => link.na[i].free.contains(idx),
+            PoolRef::Pd(i) => link.pd[i].free.contains(idx),
+        })
+    }
+
+    /// What [`Engine::pick`] would choose for `key`, without taking it (for an Advertise):
+    /// reservation, free hint, sticky lease, then the free unit at or after the hash.
+    fn peek(&self, key: &BindingKey, hints: &[Resource]) -> Option<Resource> {
+        if let Some(res) = self.reservations.get(&key.duid)
+            && let Some((_, r)) = res.iter().find(|(l, r)| {
+                *l == key.link && r.kind() == key.kind && self.overlapping(r).is_none()
+            })
+        {
+            return Some(*r);
+        }
+        let sticky = self.sticky.get(key).copied();
+        if let Some(r) = hints
+            .iter()
+            .copied()
+            .chain(sticky)
+            .find(|r| self.free_for(key, r))
+        {
+            return Some(r);
+        }
+        let li = key.link.0 as usize;
+        let (n, h) = self.hashed(key)?;
+        for k in 0..n {
+            let Some((p, start)) = self.hashed_start(key, li, n, h, k) else {
+                continue;
+            };
+            let link = &self.links[li];
+            let free = match p {
+                PoolRef::Na(i) => &link.na[i].free,
+                PoolRef::Pd(i) => &link.pd[i].free,
+            };
+            let mut at = start;
+            // As in `pick`: only leases restored from an older configuration can overlap a
+            // free unit, so a few probes suffice.
+            for _ in 0..64 {
+                let Some(idx) = free.peek_near(at) else {
+                    break;
+                };
+                let r = link.pool_resource(p, idx);
+                if self.overlapping(&r).is_none() {
+                    return Some(r);
+                }
+                at = idx.checked_add(1).unwrap_or(0);
             }
         }
         None
@@ -846,18 +999,19 @@ impl Engine {
         };
         let resource = rec.resource;
         self.set_timer(start, Some(old), expires);
-        if let Some(o) = self.offers.get_mut(&key) {
-            o.retain(|&s| s != start);
-            if o.is_empty() {
-                self.offers.remove(&key);
+        let added = match self.bindings.get_mut(&key) {
+            Some(b) if !b.contains(&start) => {
+                b.push(start);
+                true
             }
-        }
-        match self.bindings.get_mut(&key) {
-            Some(b) if !b.contains(&start) => b.push(start),
-            Some(_) => {}
+            Some(_) => false,
             None => {
-                self.bindings.insert(key, vec![start]);
+                self.bindings.insert(key.clone(), vec![start]);
+                true
             }
+        };
+        if added {
+            self.count_client(&key, true);
         }
         self.changes.push(Change::Put(rec));
         Some(Lease {
@@ -911,9 +1065,10 @@ impl Engine {
             .map(|l| l.lifetimes(key.kind))
     }
 
-    /// Solicit: offer what a Request would get. Without `rapid_commit` (or if the link does
-    /// not allow it) nothing is committed; the offer is held for the configured hold time.
-    /// With it, this is a Request.
+    /// Solicit: offer what a Request would get now, without taking it (an Advertise
+    /// promises nothing, RFC 8415 §18.3.1, and holds nothing: a flood of Solicits can
+    /// neither tie up the pool nor grow memory). With `rapid_commit` (and a link that allows
+    /// it) this is a Request.
     pub fn solicit(&mut self, now: u64, ia: &IaRequest<'_>, rapid_commit: bool) -> IaReply {
         let leases = concrete(ia.leases);
         let ia = &IaRequest {
@@ -935,28 +1090,15 @@ impl Engine {
                 .collect();
             return Self::finish(leases, lt, Status::Success);
         }
-        let hold_until = now.saturating_add(self.offer_hold);
-        if let Some(o) = self.offers.get(&key).cloned() {
-            let mut leases = Vec::new();
-            for s in o {
-                let old = self.held[&s].expires;
-                if let Some(h) = self.held.get_mut(&s) {
-                    h.expires = hold_until;
-                }
-                self.set_timer(s, Some(old), hold_until);
-                let r = self.held[&s].resource;
-                leases.push(self.offer_lease(&key, r, lt));
-            }
-            return Self::finish(leases, lt, Status::Success);
+        if !self.under_client_cap(&key, 1) {
+            return IaReply::status(self.refuse(ia.kind, true));
         }
-        match self.pick(&key, ia.leases) {
-            Some((r, origin)) => {
-                self.insert_held(&key, r, origin, HeldState::Offered, hold_until, lt);
+        match self.peek(&key, ia.leases) {
+            Some(r) => {
                 let lease = self.offer_lease(&key, r, lt);
-                self.offers.entry(key).or_default().push(r.first());
                 Self::finish(vec![lease], lt, Status::Success)
             }
-            None => IaReply::status(Self::no_avail(ia.kind)),
+            None => IaReply::status(self.refuse(ia.kind, false)),
         }
     }
 
@@ -975,20 +1117,16 @@ impl Engine {
         if self.bindings.contains_key(&key) {
             return self.extend(now, &key, ia.leases, lt);
         }
-        let mut leases = Vec::new();
-        if let Some(o) = self.offers.get(&key).cloned() {
-            for s in o {
-                leases.extend(self.bind(now, s, lt));
-            }
+        if !self.under_client_cap(&key, 1) {
+            return IaReply::status(self.refuse(ia.kind, true));
         }
-        if leases.is_empty() {
-            match self.pick(&key, ia.leases) {
-                Some((r, origin)) => {
-                    self.insert_held(&key, r, origin, HeldState::Bound, now, lt);
-                    leases.extend(self.bind(now, r.first(), lt));
-                }
-                None => return IaReply::status(Self::no_avail(ia.kind)),
+        let mut leases = Vec::new();
+        match self.pick(&key, ia.leases) {
+            Some((r, origin)) => {
+                self.insert_held(&key, r, origin, HeldState::Bound, now, lt);
+                leases.extend(self.bind(now, r.first(), lt));
             }
+            None => return IaReply::status(self.refuse(ia.kind, false)),
         }
         Self::finish(leases, lt, Status::Success)
     }
@@ -1033,11 +1171,16 @@ impl Engine {
             }
         }
         if live == 0 {
+            if !self.under_client_cap(key, 1) {
+                let st = self.refuse(key.kind, true);
+                return Self::finish(leases, lt, st);
+            }
             if let Some((r, origin)) = self.pick(key, &[]) {
                 self.insert_held(key, r, origin, HeldState::Bound, now, lt);
                 leases.extend(self.bind(now, r.first(), lt));
             } else {
-                return Self::finish(leases, lt, Self::no_avail(key.kind));
+                let st = self.refuse(key.kind, false);
+                return Self::finish(leases, lt, st);
             }
         }
         Self::finish(leases, lt, Status::Success)
@@ -1055,13 +1198,17 @@ impl Engine {
     }
 
     fn unlink(&mut self, key: &BindingKey, start: u128) {
-        for map in [&mut self.bindings, &mut self.offers] {
-            if let Some(v) = map.get_mut(key) {
-                v.retain(|&s| s != start);
-                if v.is_empty() {
-                    map.remove(key);
-                }
+        let mut removed = false;
+        if let Some(v) = self.bindings.get_mut(key) {
+            let before = v.len();
+            v.retain(|&s| s != start);
+            removed = v.len() < before;
+            if v.is_empty() {
+                self.bindings.remove(key);
             }
+        }
+        if removed {
+            self.count_client(key, false);
         }
     }
 
@@ -1079,6 +1226,10 @@ impl Engine {
             .copied()
             .collect();
         if !self.recreate_unknown || mine.is_empty() {
+            return None;
+        }
+        if !self.under_client_cap(key, u32::try_from(mine.len()).unwrap_or(u32::MAX)) {
+            self.stats.client_limit += 1;
             return None;
         }
         if !mine
@@ -1196,12 +1347,6 @@ impl Engine {
         };
         self.expire(now);
         let key = self.key(ia);
-        if let Some(o) = self.offers.get(&key).cloned() {
-            for s in o {
-                self.free_held(s);
-                self.unlink(&key, s);
-            }
-        }
         let Some(targets) = self.targets(&key, ia.leases) else {
             return IaReply::status(Status::NoBinding);
         };
@@ -1265,7 +1410,7 @@ impl Engine {
         }
     }
 
-    /// Reclaims every offer, lease and quarantine that has expired by `now`; returns how many.
+    /// Reclaims every lease and quarantine that has expired by `now`; returns how many.
     pub fn expire(&mut self, now: u64) -> usize {
         let mut n = 0;
         while let Some(&(t, start)) = self.timers.iter().next() {
@@ -1284,11 +1429,6 @@ impl Engine {
                 HeldState::Bound => {
                     self.drop_bound(start);
                 }
-                HeldState::Offered => {
-                    if let Some(h) = self.free_held(start) {
-                        self.unlink(&h.key, start);
-                    }
-                }
                 HeldState::Declined => {
                     if let Some(h) = self.free_held(start) {
                         self.changes.push(Change::Remove(h.resource));
@@ -1296,6 +1436,12 @@ impl Engine {
                 }
             }
             n += 1;
+        }
+        if n > 0 {
+            // Give memory back after a wave of expiries (e.g. a Rapid Commit flood).
+            shrink_sparse(&mut self.bindings);
+            shrink_sparse(&mut self.client_leases);
+            shrink_sparse(&mut self.sticky);
         }
         n
     }
@@ -1361,6 +1507,7 @@ impl Engine {
             if link.is_none() {
                 rep.unknown_link += 1;
             } else if state == HeldState::Bound {
+                self.count_client(&key, true);
                 self.bindings.entry(key).or_default().push(start);
             }
             rep.loaded += 1;
@@ -1368,7 +1515,7 @@ impl Engine {
         rep
     }
 
-    /// Deletes the lease (bound, declined or offered) for exactly this address or prefix, as
+    /// Deletes the lease (bound or declined) for exactly this address or prefix, as
     /// an operator action; the removal is queued for the store. Returns whether one existed.
     pub fn delete(&mut self, resource: &Resource) -> bool {
         let start = resource.first();
@@ -1382,25 +1529,18 @@ impl Engine {
             return false;
         };
         self.unlink(&h.key, start);
-        if h.state != HeldState::Offered {
-            self.changes.push(Change::Remove(h.resource));
-        }
+        self.changes.push(Change::Remove(h.resource));
         true
     }
 
     /// Applies a new configuration (e.g. on SIGHUP): validates it, rebuilds the pools and
     /// re-attaches every bound and declined lease. Leases the new configuration does not cover
     /// stay held (never handed to anyone else) until their client's next Renew/Rebind, which
-    /// withdraws them with zero lifetimes, or until they expire. Offers are dropped. On error
+    /// withdraws them with zero lifetimes, or until they expire. On error
     /// the engine is left unchanged.
     pub fn reload(&mut self, now: u64, cfg: EngineConfig) -> Result<RestoreReport, ConfigError> {
         let mut next = Engine::new(cfg)?;
-        let records: Vec<LeaseRecord> = self
-            .held
-            .values()
-            .filter(|h| h.state != HeldState::Offered)
-            .map(|h| self.record(h))
-            .collect();
+        let records: Vec<LeaseRecord> = self.held.values().map(|h| self.record(h)).collect();
         let report = next.restore(now, records);
         for (k, r) in self.sticky.drain() {
             let name = self.links.get(k.link.0 as usize).map(|l| l.name.as_str());
@@ -1411,12 +1551,13 @@ impl Engine {
         let mut changes = std::mem::take(&mut self.changes);
         changes.append(&mut next.changes);
         next.changes = changes;
+        next.stats = self.stats;
         *self = next;
         Ok(report)
     }
 
     fn view(&self, h: &Held, now: u64) -> LeaseView {
-        LeaseView::new(&self.record(h), h.state == HeldState::Offered, now)
+        LeaseView::new(&self.record(h), false, now)
     }
 
     /// The leases of one IA (bound ones), O(1).
@@ -1440,13 +1581,13 @@ impl Engine {
             .unwrap_or_default()
     }
 
-    /// The held lease (offered, bound or declined) containing this address, O(log n).
+    /// The held lease (bound or declined) containing this address, O(log n).
     pub fn lookup_address(&self, addr: Ipv6Addr, now: u64) -> Option<LeaseView> {
         self.overlapping(&Resource::Addr(addr))
             .map(|h| self.view(h, now))
     }
 
-    /// Every held lease (bound, declined and offered), ordered by address.
+    /// Every held lease (bound and declined), ordered by address.
     pub fn list(&self, now: u64) -> Vec<LeaseView> {
         self.held.values().map(|h| self.view(h, now)).collect()
     }
@@ -1479,13 +1620,20 @@ impl Engine {
             }
             prev = Some(h);
         }
-        for (k, v) in self.bindings.iter().chain(self.offers.iter()) {
+        let mut per_client: HashMap<u64, u32> = HashMap::default();
+        for (k, v) in &self.bindings {
+            *per_client
+                .entry(self.client_hash(k.link, &k.duid))
+                .or_default() += u32::try_from(v.len()).unwrap_or(u32::MAX);
             for s in v {
                 match self.held.get(s) {
                     Some(h) if &h.key == k => {}
                     _ => return Err(format!("index entry for {k:?} points to a wrong lease")),
                 }
             }
+        }
+        if per_client != self.client_leases {
+            return Err("per-client lease counts differ from the bindings".into());
         }
         if self.timers.len() != self.held.len() {
             return Err("timer count differs from held count".into());
@@ -1505,6 +1653,14 @@ fn concrete(leases: &[Resource]) -> Vec<Resource> {
         })
         .copied()
         .collect()
+}
+
+/// Shrinks a map whose capacity is more than four times its length (amortised O(1): after a
+/// shrink the length must halve again before the next one).
+fn shrink_sparse<K: Eq + std::hash::Hash, V>(m: &mut HashMap<K, V>) {
+    if m.capacity() > 64 && m.len() * 4 < m.capacity() {
+        m.shrink_to(m.len() * 2);
+    }
 }
 
 fn mask_shift(shift: u32) -> u128 {

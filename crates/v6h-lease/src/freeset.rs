@@ -62,6 +62,19 @@ impl FreeSet {
         true
     }
 
+    /// `hint` if free, else the first free index after it, else the first free index; nothing
+    /// is taken.
+    pub fn peek_near(&self, hint: u128) -> Option<u128> {
+        if self.contains(hint) {
+            return Some(hint);
+        }
+        self.runs
+            .range((Excluded(hint), Unbounded))
+            .next()
+            .or_else(|| self.runs.iter().next())
+            .map(|(&s, _)| s)
+    }
+
     /// Takes `hint` if free, else the first free index after it, else the first free index.
     pub fn take_near(&mut self, hint: u128) -> Option<u128> {
         if self.take(hint) {

@@ -52,11 +52,12 @@ pub mod types;
 pub mod view;
 
 pub use config::{
-    ConfigError, EngineConfig, HostPoolLifetimes, Lifetimes, LinkConfig, NaPoolConfig,
-    PdPoolConfig, Reservation,
+    ConfigError, DEFAULT_MAX_LEASES_PER_CLIENT, EngineConfig, HostPoolLifetimes, Lifetimes,
+    LinkConfig, NaPoolConfig, PdPoolConfig, Reservation,
 };
 pub use engine::{
-    BindingKey, ConfirmOutcome, Engine, IaReply, IaRequest, Lease, LinkId, PoolUsage, RestoreReport,
+    BindingKey, ConfirmOutcome, Engine, EngineStats, IaReply, IaRequest, Lease, LinkId, PoolUsage,
+    RestoreReport,
 };
 pub use record::{Change, LeaseRecord, LeaseState};
 pub use store::{JournalStore, LeaseStore, Recovery, StoreError, StoreStats};

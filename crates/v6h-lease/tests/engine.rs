@@ -46,7 +46,6 @@ fn config() -> EngineConfig {
     };
     l.rapid_commit = true;
     let mut c = EngineConfig::new(vec![l]);
-    c.offer_hold_secs = 30;
     c.decline_quarantine_secs = 500;
     c
 }
@@ -96,10 +95,12 @@ fn solicit_offers_without_committing_then_request_commits_the_offer() {
     );
     assert_eq!(e.binding_count(), 0);
     let offered = r.leases[0].resource;
-    // The offer is held: a second client does not get it.
+    // Nothing is held for an Advertise (as Kea): another client hinting at the address is
+    // offered it too; whoever requests first gets it.
     let r2 = e.solicit(101, &ia(l, D2, IaKind::Na, 1, &[offered]), false);
-    assert_ne!(r2.leases[0].resource, offered);
-    // The same client soliciting again gets the same offer.
+    assert_eq!(r2.leases[0].resource, offered);
+    assert_eq!(e.list(101).len(), 0, "an offer holds nothing");
+    // The same client soliciting again gets the same (hash-chosen) offer.
     let again = e.solicit(102, &ia(l, D1, IaKind::Na, 1, &[]), false);
     assert_eq!(again.leases[0].resource, offered);
     let q = e.request(103, &ia(l, D1, IaKind::Na, 1, &[]));
@@ -444,13 +445,10 @@ fn confirm_checks_on_link_prefixes() {
 }
 
 #[test]
-fn expiry_reclaims_offers_and_leases_on_the_fake_clock() {
+fn expiry_reclaims_leases_on_the_fake_clock() {
     let (mut e, l) = engine();
-    let off = e.solicit(0, &ia(l, D1, IaKind::Na, 1, &[]), false).leases[0].resource;
-    assert_eq!(e.poll_timeout(), Some(30));
-    assert_eq!(e.expire(29), 0);
-    assert_eq!(e.expire(30), 1);
-    assert!(e.lookup_address(a(&off.to_string()), 30).is_none());
+    e.solicit(0, &ia(l, D1, IaKind::Na, 1, &[]), false);
+    assert_eq!(e.poll_timeout(), None, "an offer sets no timer");
     let got = e.request(100, &ia(l, D2, IaKind::Na, 1, &[])).leases[0].resource;
     e.take_changes();
     assert_eq!(e.poll_timeout(), Some(2100));
@@ -462,6 +460,91 @@ fn expiry_reclaims_offers_and_leases_on_the_fake_clock() {
         Status::NoBinding
     );
     assert_eq!(e.poll_timeout(), None);
+    e.check_invariants().unwrap();
+}
+
+/// Issue 12 item 6: a flood of Solicits from random DUIDs (more than the pool holds) used
+/// to tie up the whole pool with offers for 60 s, so a real client got NoAddrsAvail. Offers
+/// now hold nothing: the pool stays free and the real client is served.
+#[test]
+fn a_solicit_flood_neither_ties_up_the_pool_nor_grows_state() {
+    let mut lan = LinkConfig::new(LAN);
+    lan.na_pools.push(NaPoolConfig {
+        first: a("2001:db8:1234::1000"),
+        last: a("2001:db8:1234::1fff"),
+        exclude: vec![],
+    });
+    let mut e = Engine::new(EngineConfig::new(vec![lan])).unwrap();
+    let l = e.link_id(LAN).unwrap();
+    for i in 0..20_000u32 {
+        let d = [
+            0,
+            4,
+            (i >> 24) as u8,
+            (i >> 16) as u8,
+            (i >> 8) as u8,
+            i as u8,
+            0xaa,
+        ];
+        let r = e.solicit(10, &ia(l, &d, IaKind::Na, 1, &[]), false);
+        assert_eq!(r.status, Status::Success, "solicit {i}");
+    }
+    assert!(e.take_changes().is_empty());
+    assert!(e.list(10).is_empty());
+    assert_eq!(e.pool_usage()[0].free, 4096);
+    let r = e.request(11, &ia(l, D1, IaKind::Na, 1, &[]));
+    assert_eq!(r.status, Status::Success);
+    e.check_invariants().unwrap();
+}
+
+/// Issue 12 item 5: one client cannot take more than `max_leases_per_client` leases on a
+/// link, whatever number of IAs it asks for; Renew of what it has keeps working, and a
+/// released lease makes room again.
+#[test]
+fn one_client_gets_at_most_the_per_client_cap() {
+    let mut c = config();
+    c.max_leases_per_client = 3;
+    let mut e = Engine::new(c).unwrap();
+    let l = e.link_id(LAN).unwrap();
+    let mut got = Vec::new();
+    for iaid in 0..10 {
+        let r = e.request(5, &ia(l, D1, IaKind::Na, iaid, &[]));
+        if iaid < 2 {
+            assert_eq!(r.status, Status::Success);
+            got.push(r.leases[0].resource);
+        } else {
+            assert_eq!(r.status, Status::NoAddrsAvail, "iaid {iaid}");
+            assert!(r.leases.is_empty());
+        }
+        // An IA_PD counts too.
+        if iaid == 1 {
+            let p = e.request(5, &ia(l, D1, IaKind::Pd, 1, &[]));
+            assert_eq!(p.status, Status::Success);
+        }
+    }
+    // Solicit and Rapid Commit are refused the same way, with NoPrefixAvail for IA_PD.
+    let s = e.solicit(6, &ia(l, D1, IaKind::Pd, 7, &[]), true);
+    assert_eq!(s.status, Status::NoPrefixAvail);
+    let s = e.solicit(6, &ia(l, D1, IaKind::Na, 7, &[]), false);
+    assert_eq!(s.status, Status::NoAddrsAvail);
+    assert_eq!(e.client_lease_count(l, D1), 3);
+    assert_eq!(e.stats().client_limit, 10);
+    assert_eq!(e.stats().pool_exhausted, 0);
+    // Other clients are not affected; renewals are not refused.
+    assert_eq!(
+        e.request(6, &ia(l, D2, IaKind::Na, 1, &[])).status,
+        Status::Success
+    );
+    assert_eq!(
+        e.renew(7, &ia(l, D1, IaKind::Na, 0, &[got[0]])).status,
+        Status::Success
+    );
+    e.release(8, &ia(l, D1, IaKind::Na, 0, &[]));
+    assert_eq!(e.client_lease_count(l, D1), 2);
+    assert_eq!(
+        e.request(9, &ia(l, D1, IaKind::Na, 5, &[])).status,
+        Status::Success
+    );
     e.check_invariants().unwrap();
 }
 
@@ -641,11 +724,17 @@ fn listing_and_lookups() {
         false,
     );
     let v = e.list(10);
-    assert_eq!(v.len(), 2);
+    // The offer (Solicit) holds nothing: only the bound lease is listed.
+    assert_eq!(v.len(), 1);
     assert_eq!(v[0].lease, "2001:db8:1234::103");
     assert_eq!(v[0].state, "bound");
     assert_eq!(v[0].remaining, 1990);
-    assert_eq!(v[1].state, "offered");
+    e.request(
+        0,
+        &ia(l, D2, IaKind::Pd, 1, &[pfx("2001:db8:1234:100::/56")]),
+    );
+    let v = e.list(10);
+    assert_eq!(v[1].state, "bound");
     let t = format_table(&v);
     assert!(t.contains("2001:db8:1234:100::/56"));
     assert_eq!(

@@ -78,7 +78,6 @@ fn config() -> EngineConfig {
     lb.na_lifetimes = lt(800);
     lb.pd_lifetimes = lt(900);
     let mut c = EngineConfig::new(vec![la, lb]);
-    c.offer_hold_secs = 30;
     c.decline_quarantine_secs = 200;
     c.reservations.push(Reservation {
         link: "a".into(),
