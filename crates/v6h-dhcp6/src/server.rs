@@ -127,6 +127,9 @@ pub struct Counters {
     /// Relayed messages whose relay link-address matched no configured link (their IAs
     /// got NoAddrsAvail/NoPrefixAvail/NoBinding).
     pub relay_unknown_link: u64,
+    /// IAs beyond `limits.max_ias_per_message` in one message, answered NoAddrsAvail or
+    /// NoPrefixAvail without asking the lease engine.
+    pub ia_limit: u64,
 }
 
 impl Counters {
@@ -222,6 +225,18 @@ impl Bindings for NoBindings {
     fn confirm(&mut self, _now: u64, _link: &str, _addrs: &[Ipv6Addr]) -> Option<bool> {
         None
     }
+}
+
+/// The IA with no leases and NoAddrsAvail (IA_NA, IA_TA) or NoPrefixAvail (IA_PD), for IAs
+/// over the per-message limit. The status has no message text, so the answer stays about as
+/// small as the IA the client sent (22 bytes for a 16-byte IA_NA): no amplification.
+fn refused_ia(ia: &DhcpOption) -> DhcpOption {
+    let code = if ia.code() == code::IA_PD {
+        status::NO_PREFIX_AVAIL
+    } else {
+        status::NO_ADDRS_AVAIL
+    };
+    with_options(ia, vec![status_opt(code, "")])
 }
 
 /// The IA with T1 = T2 = 0 and the given sub-options.
@@ -810,14 +825,25 @@ impl<B: Bindings> Server<B> {
                     client_duid: client_id.unwrap_or_default(),
                     rapid_commit,
                 };
-                let mut n_ia = 0;
+                let mut n_ia = 0u32;
+                let mut refused = 0u64;
+                // Release and Decline only free; the others may allocate, so they are capped.
+                let cap = match t {
+                    msg::SOLICIT | msg::REQUEST | msg::RENEW | msg::REBIND => {
+                        self.config.limits.max_ias_per_message
+                    }
+                    _ => 0,
+                };
                 for o in &m.options {
                     if matches!(
                         o,
                         DhcpOption::IaNa(_) | DhcpOption::IaTa { .. } | DhcpOption::IaPd(_)
                     ) {
                         n_ia += 1;
-                        let answer = if link.name.is_some() {
+                        let answer = if cap != 0 && n_ia > cap {
+                            refused += 1;
+                            Some(refused_ia(o))
+                        } else if link.name.is_some() {
                             self.bindings.answer_ia(now, &ctx, o)
                         } else {
                             NoBindings.answer_ia(now, &ctx, o)
@@ -827,6 +853,7 @@ impl<B: Bindings> Server<B> {
                         }
                     }
                 }
+                self.links[li].counters.ia_limit += refused;
                 match t {
                     msg::SOLICIT => {
                         if n_ia == 0 {

@@ -138,6 +138,7 @@ pub fn engine_config(
         });
     }
     let mut ec = EngineConfig::new(links);
+    ec.max_leases_per_client = cfg.limits.max_leases_per_client;
     ec.reservations = reservations;
     ec.reserved_lifetimes = reserved_lifetimes;
     ec.host_pool_lifetimes = host_pool_lifetimes;

@@ -122,6 +122,10 @@ impl fmt::Display for Warning {
 pub struct Config {
     /// Global options sent to clients.
     pub options: Options,
+    /// Limits on what one message or one client may take (TOML `[limits]`; dhcp6s.conf has
+    /// no syntax for them, so dhcp6s.conf files get the defaults).
+    #[serde(skip_serializing_if = "Limits::is_default")]
+    pub limits: Limits,
     /// Per-interface settings (`interface` blocks).
     #[serde(rename = "interface", skip_serializing_if = "Vec::is_empty")]
     pub interfaces: Vec<Interface>,
@@ -137,6 +141,43 @@ pub struct Config {
     /// Delayed-authentication keys (`keyinfo` blocks).
     #[serde(rename = "keyinfo", skip_serializing_if = "Vec::is_empty")]
     pub keys: Vec<KeyInfo>,
+}
+
+/// Default of [`Limits::max_ias_per_message`].
+pub const DEFAULT_MAX_IAS_PER_MESSAGE: u32 = 8;
+
+/// Limits against greedy or hostile clients (TOML `[limits]`); 0 means no limit.
+///
+/// ```toml
+/// [limits]
+/// max_ias_per_message = 8     # IA_NA + IA_PD options served in one message
+/// max_leases_per_client = 16  # leases one client DUID may hold on one link
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// IA_NA and IA_PD options served per Solicit, Request, Renew or Rebind; later ones get
+    /// NoAddrsAvail or NoPrefixAvail inside the IA. Default [`DEFAULT_MAX_IAS_PER_MESSAGE`].
+    pub max_ias_per_message: u32,
+    /// Leases (addresses and prefixes) one client DUID may hold on one link; further IAs get
+    /// NoAddrsAvail or NoPrefixAvail. Default [`v6h_lease::DEFAULT_MAX_LEASES_PER_CLIENT`].
+    pub max_leases_per_client: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_ias_per_message: DEFAULT_MAX_IAS_PER_MESSAGE,
+            max_leases_per_client: v6h_lease::DEFAULT_MAX_LEASES_PER_CLIENT,
+        }
+    }
+}
+
+impl Limits {
+    /// Whether these are the defaults (then they are left out of the TOML form).
+    pub fn is_default(&self) -> bool {
+        *self == Limits::default()
+    }
 }
 
 /// Global options (the `option` statements).
