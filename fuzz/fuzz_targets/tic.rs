@@ -3,7 +3,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use v6h_ayiya::tic::client::{Login, LoginParams};
-use v6h_ayiya::tic::server::{Directory, LoginLimiter, Session, SessionConfig};
+use v6h_ayiya::tic::server::{Directory, LoginLimiter, LoginPolicy, Session, SessionConfig};
 use v6h_ayiya::tic::{LineFramer, Reply, TunnelInfo, TunnelListEntry};
 
 struct Dir;
@@ -62,7 +62,10 @@ fuzz_target!(|data: &[u8]| {
         }
     }
 
-    let mut limiter = LoginLimiter::new(5, 600, 900, 64);
+    let mut limiter = LoginLimiter::new(LoginPolicy {
+        capacity: 64,
+        ..LoginPolicy::default()
+    });
     let mut session = Session::new(SessionConfig {
         server_name: "pop01".into(),
         peer: "192.0.2.10".parse().expect("literal"),

@@ -17,8 +17,8 @@
 //!     client side [`ayiya::validate_from_pop`]; PoP side [`ayiya::parse_header_checks`], then the
 //!     caller's tunnel lookup by identity, then [`ayiya::finish_checks`]. Failures are a
 //!     [`ayiya::DropReason`] (`as_str()` gives a metrics label).
-//!   * [`ayiya::EndpointGuard`]: PoP-side endpoint learning that replays from another
-//!     address cannot move.
+//!   * [`ayiya::EndpointGuard`]: PoP-side endpoint learning that replays (exact duplicates,
+//!     older packets) cannot move.
 //!   * [`ayiya::check_epoch`] (the ±120 s clock rule), [`ayiya::derived_link_local`],
 //!     [`ayiya::tunnel_addresses`] (SixXS address plan).
 //! * [`heartbeat`] — the `HEARTBEAT TUNNEL …` datagram (UDP 3740): [`heartbeat::Heartbeat`]
@@ -27,7 +27,8 @@
 //!   * [`tic::LineFramer`] (line framing with a length cap), [`tic::Reply`],
 //!     [`tic::TunnelListEntry`], [`tic::TunnelInfo`] (`parse_lines` / `format_lines`).
 //!   * [`tic::server::Session`]: server state machine over a [`tic::server::Directory`];
-//!     [`tic::server::LoginLimiter`]: failed-login rate limiter keyed by source IP.
+//!     [`tic::server::LoginLimiter`]: failed-login back-off per (user, source);
+//!     [`tic::server::ConnTable`]: connection slots (per-source cap, shedding when full).
 //!   * [`tic::client::Login`]: AICCU-identical client (`poll_send` / `handle_line` /
 //!     `outcome`).
 //! * [`aiccu_conf`] — `aiccu.conf` parser and writer ([`aiccu_conf::AiccuConfig`]).

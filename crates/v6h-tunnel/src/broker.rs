@@ -6,22 +6,32 @@
 //! netlink, the liveness timer and the status file. All protocol decisions are made by the
 //! sans-IO [`crate::pop::PopTable`] and `v6h_ayiya::tic::server::Session`.
 
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr, SocketAddrV4};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::Notify;
 use tracing::{debug, info, warn};
-use v6h_ayiya::tic::server::{Directory, LoginLimiter, Session, SessionConfig};
+use v6h_ayiya::ayiya::{DropReason, Packet};
+use v6h_ayiya::tic::server::{
+    Admission, AuthEvent, ConnId, ConnLimits, ConnTable, Directory, LoginFailure, LoginLimiter,
+    LoginPolicy, Session, SessionConfig,
+};
 use v6h_ayiya::tic::{LineFramer, TunnelInfo, TunnelType};
+use v6h_net::gated_log;
+use v6h_net::loggate::LogGate;
 use v6h_net::netlink::{Netlink, Route6, ignore_exists};
 
 use crate::batch::{BATCH, GroReceiver, Segment, UdpBatch};
-use crate::pop::{InAction, OutAction, PopStatus, PopTable};
-use crate::registry::{BrokerConfig, Registry, RegistryData, RegistryError, TomlRegistry};
+use crate::pop::{InAction, OutAction, PopDrop, PopStatus, PopTable, TicCounters};
+use crate::registry::{
+    BrokerConfig, Registry, RegistryData, RegistryError, TicSettings, TomlRegistry,
+};
 use crate::tundev::{self, Buffers, HEADROOM, unix_now};
 
 /// Errors that stop the broker.
@@ -178,22 +188,63 @@ pub struct BrokerOptions {
     pub offload: bool,
 }
 
-/// Rate limiter for log lines about bad input: at most one line per `every` seconds per key.
+/// One [`LogGate`] per kind of repeated error: each kind gets at most one line a second, with
+/// the count of the lines it held back.
 #[derive(Debug, Default)]
-struct LogLimit {
-    last: std::collections::HashMap<&'static str, u64>,
+pub struct LogGates {
+    gates: HashMap<&'static str, LogGate>,
 }
 
-impl LogLimit {
-    fn allow(&mut self, key: &'static str, now: u64) -> bool {
-        match self.last.get(key) {
-            Some(t) if now < t + 10 => false,
-            _ => {
-                self.last.insert(key, now);
-                true
-            }
-        }
+impl LogGates {
+    /// The gate for `kind`.
+    pub fn gate(&mut self, kind: &'static str) -> &mut LogGate {
+        self.gates.entry(kind).or_default()
     }
+}
+
+/// Whether an inbound drop is worth a WARN line (attacks and misconfigured clients) rather
+/// than a DEBUG one (noise such as stray or truncated datagrams).
+fn drop_is_warning(d: PopDrop) -> bool {
+    matches!(
+        d,
+        PopDrop::Replay
+            | PopDrop::PopSource
+            | PopDrop::SpoofedSource
+            | PopDrop::Ayiya(DropReason::BadSignature | DropReason::ClockSkew)
+    )
+}
+
+/// Logs one dropped inbound datagram through its kind's gate: WARN for attacks (replays,
+/// forged signatures, spoofed inner sources) and clock errors, DEBUG otherwise.
+fn log_inbound_drop(
+    gates: &mut LogGates,
+    now: Instant,
+    table: &PopTable,
+    src: SocketAddrV4,
+    datagram: &[u8],
+    reason: PopDrop,
+) {
+    let gate = gates.gate(reason.as_str());
+    if !drop_is_warning(reason) {
+        gated_log!(gate, now, debug, src = %src, len = datagram.len(), reason = reason.as_str(), "dropped AYIYA datagram");
+        return;
+    }
+    // Warnings come only after the header checks, so the identity is there to read.
+    let identity = (datagram.len() >= v6h_ayiya::ayiya::HEADER_LEN)
+        .then(|| Packet::new_unchecked(datagram).identity());
+    let tunnel = identity
+        .and_then(|i| table.lookup_identity(i))
+        .and_then(|slot| table.tunnel(slot))
+        .map_or_else(|| "-".to_string(), |t| t.tic_id());
+    let what = match reason {
+        PopDrop::Replay => "replayed AYIYA packet dropped (endpoint kept)",
+        PopDrop::Ayiya(DropReason::BadSignature) => "AYIYA packet with a forged signature dropped",
+        PopDrop::Ayiya(DropReason::ClockSkew) => {
+            "AYIYA packet outside the 120 s clock window dropped"
+        }
+        _ => "AYIYA packet with a spoofed inner source dropped",
+    };
+    gated_log!(gate, now, warn, tunnel = %tunnel, src = %src, reason = reason.as_str(), "{what}");
 }
 
 fn ayiya_socket(addr: SocketAddr) -> Result<Socket, BrokerError> {
@@ -266,8 +317,8 @@ pub fn run(opts: BrokerOptions) -> Result<(), BrokerError> {
             .map_err(io("spawn tun-rx"))?;
     }
 
+    let tic_shared = Arc::new(TicShared::new(cfg.tic));
     let result = rt.block_on(async {
-        let limiter = Arc::new(Mutex::new(LoginLimiter::default()));
         let listener = tokio::net::TcpListener::bind(cfg.tic_listen)
             .await
             .map_err(io(format!("bind TIC {}", cfg.tic_listen)))?;
@@ -279,11 +330,15 @@ pub fn run(opts: BrokerOptions) -> Result<(), BrokerError> {
             listener,
             cfg.clone(),
             registry.clone(),
-            limiter,
+            tic_shared.clone(),
             table.clone(),
-            TicLimits::default(),
         ));
-        let timer = tokio::spawn(timer_task(cfg.clone(), table.clone(), stop.clone()));
+        let timer = tokio::spawn(timer_task(
+            cfg.clone(),
+            table.clone(),
+            tic_shared.clone(),
+            stop.clone(),
+        ));
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
             .map_err(io("SIGTERM handler"))?;
         tokio::select! {
@@ -293,7 +348,9 @@ pub fn run(opts: BrokerOptions) -> Result<(), BrokerError> {
         stop.store(true, Ordering::Relaxed);
         tic.abort();
         timer.abort();
-        write_status(&cfg, &lock(&table).status(unix_now()));
+        let mut status = lock(&table).status(unix_now());
+        status.tic = tic_shared.counters();
+        write_status(&cfg, &status);
         Ok::<(), BrokerError>(())
     });
     rt.shutdown_timeout(Duration::from_millis(200));
@@ -329,12 +386,17 @@ fn write_status(cfg: &BrokerConfig, s: &PopStatus) {
     }
 }
 
-async fn timer_task(cfg: BrokerConfig, table: Arc<Mutex<PopTable>>, stop: Arc<AtomicBool>) {
+async fn timer_task(
+    cfg: BrokerConfig,
+    table: Arc<Mutex<PopTable>>,
+    tic: Arc<TicShared>,
+    stop: Arc<AtomicBool>,
+) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     while !stop.load(Ordering::Relaxed) {
         tick.tick().await;
         let now = unix_now();
-        let status = {
+        let mut status = {
             let mut t = lock(&table);
             let n = t.handle_timeout(now);
             if n > 0 {
@@ -345,27 +407,144 @@ async fn timer_task(cfg: BrokerConfig, table: Arc<Mutex<PopTable>>, stop: Arc<At
             }
             t.status(now)
         };
+        status.tic = tic.counters();
         write_status(&cfg, &status);
     }
 }
 
-/// Resource limits of the TIC server, which anyone reaching its port can connect to.
-#[derive(Debug, Clone, Copy)]
-struct TicLimits {
-    /// Most connections served at once; further ones get `400` and are closed. Without a cap
-    /// each connection holds a task, buffers and a socket for as long as its peer likes.
-    max_connections: usize,
-    /// Longest a session may last (a real login takes well under a second). Bounds peers that
-    /// trickle lines or never read the replies, which would otherwise keep a slot forever.
-    session_timeout: Duration,
+/// State shared by the TIC server's connections: slots, the failed-login throttle and the
+/// counters `broker status` shows.
+#[derive(Debug)]
+pub struct TicShared {
+    settings: TicSettings,
+    /// Connection slots and, per admitted connection, the signal that closes it when shed.
+    slots: Mutex<(ConnTable, HashMap<ConnId, Arc<Notify>>)>,
+    limiter: Mutex<LoginLimiter>,
+    counters: Mutex<TicCounters>,
 }
 
-impl Default for TicLimits {
-    fn default() -> Self {
-        TicLimits {
-            max_connections: 256,
-            session_timeout: Duration::from_secs(300),
+impl TicShared {
+    /// Fresh state for these limits.
+    pub fn new(settings: TicSettings) -> Self {
+        TicShared {
+            settings,
+            slots: Mutex::new((
+                ConnTable::new(ConnLimits {
+                    max_total: settings.max_connections,
+                    max_per_source: settings.max_connections_per_source,
+                }),
+                HashMap::new(),
+            )),
+            limiter: Mutex::new(LoginLimiter::new(LoginPolicy {
+                free_failures: settings.login_free_failures,
+                base_delay: settings.login_backoff_base,
+                max_delay: settings.login_backoff_max,
+                forget_after: settings.login_forget_after,
+                ..LoginPolicy::default()
+            })),
+            counters: Mutex::new(TicCounters::default()),
         }
+    }
+
+    /// A snapshot of the counters.
+    pub fn counters(&self) -> TicCounters {
+        *self.counters.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn count(&self, f: impl FnOnce(&mut TicCounters)) {
+        f(&mut self.counters.lock().unwrap_or_else(|p| p.into_inner()));
+    }
+
+    fn slots(&self) -> MutexGuard<'_, (ConnTable, HashMap<ConnId, Arc<Notify>>)> {
+        self.slots.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Admits a connection from `peer`: its id and close signal, or the refusal line.
+    fn admit(&self, peer: IpAddr) -> Result<(ConnId, Arc<Notify>), &'static str> {
+        let mut g = self.slots();
+        let (table, kills) = &mut *g;
+        match table.admit(peer) {
+            Admission::Admit { id, shed } => {
+                if let Some(old) = shed
+                    && let Some(k) = kills.remove(&old)
+                {
+                    k.notify_one();
+                    self.count(|c| c.shed += 1);
+                }
+                let kill = Arc::new(Notify::new());
+                kills.insert(id, kill.clone());
+                self.count(|c| c.connections += 1);
+                Ok((id, kill))
+            }
+            Admission::SourceFull => {
+                self.count(|c| c.refused_per_source += 1);
+                Err("400 Too many connections from your address\n")
+            }
+            Admission::Full => {
+                self.count(|c| c.refused_full += 1);
+                Err("400 Too many connections\n")
+            }
+        }
+    }
+
+    fn release(&self, id: ConnId) {
+        let mut g = self.slots();
+        g.0.close(id);
+        g.1.remove(&id);
+    }
+
+    /// Logs and counts a login outcome; a logged-in connection is no longer shed.
+    fn auth_event(&self, id: ConnId, peer: IpAddr, ev: AuthEvent) {
+        match ev {
+            AuthEvent::LoggedIn { user } => {
+                self.slots().0.set_authenticated(id);
+                self.count(|c| c.logins_ok += 1);
+                info!(source = %peer, user = %user, "TIC login");
+            }
+            AuthEvent::Failed {
+                user,
+                reason,
+                retry_after,
+            } => {
+                self.count(|c| {
+                    c.logins_failed += 1;
+                    if reason == LoginFailure::Throttled {
+                        c.logins_throttled += 1;
+                    }
+                });
+                // One fixed format for fail2ban (docs/fail2ban.md): the source comes before
+                // the client-chosen user name, which cannot contain spaces.
+                warn!(
+                    "{} source={peer} user={user} reason={} retry_after={retry_after}",
+                    LOGIN_FAILED,
+                    reason.as_str()
+                );
+            }
+        }
+    }
+}
+
+/// The fixed start of the WARN line logged for every failed TIC login:
+/// `tic login failed source=<ip> user=<name> reason=<why> retry_after=<secs>`.
+pub const LOGIN_FAILED: &str = "tic login failed";
+
+/// Frees a connection's slot when its task ends, however it ends.
+struct SlotGuard {
+    shared: Arc<TicShared>,
+    id: ConnId,
+}
+
+impl Drop for SlotGuard {
+    fn drop(&mut self) {
+        self.shared.release(self.id);
+    }
+}
+
+/// The address as logged and limited: IPv4-mapped IPv6 shown as IPv4.
+fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(a) => a.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
     }
 }
 
@@ -373,12 +552,11 @@ async fn tic_server(
     listener: tokio::net::TcpListener,
     cfg: BrokerConfig,
     registry: TomlRegistry,
-    limiter: Arc<Mutex<LoginLimiter>>,
+    shared: Arc<TicShared>,
     table: Arc<Mutex<PopTable>>,
-    limits: TicLimits,
 ) {
-    let max_connections = limits.max_connections;
-    let slots = Arc::new(tokio::sync::Semaphore::new(max_connections));
+    let settings = shared.settings;
+    let mut refuse_gate = LogGate::per_second();
     loop {
         let (conn, peer) = match listener.accept().await {
             Ok(x) => x,
@@ -388,10 +566,18 @@ async fn tic_server(
                 continue;
             }
         };
-        let Ok(permit) = slots.clone().try_acquire_owned() else {
-            debug!(%peer, "TIC: {max_connections} connections open; refusing");
-            let _ = conn.try_write(b"400 Too many connections\n");
-            continue;
+        let ip = canonical(peer.ip());
+        let (id, kill) = match shared.admit(ip) {
+            Ok(x) => x,
+            Err(line) => {
+                gated_log!(refuse_gate, Instant::now(), warn, source = %ip, "TIC connection refused: {}", line.trim_end());
+                let _ = conn.try_write(line.as_bytes());
+                continue;
+            }
+        };
+        let guard = SlotGuard {
+            shared: shared.clone(),
+            id,
         };
         // Reload the registry per connection so `broker tunnel add` needs no restart.
         let data = match registry.load() {
@@ -421,15 +607,15 @@ async fn tic_server(
         let dir = RegistryDirectory::new(data, cfg.server_name.clone(), cfg.ipv4_pop);
         let sc = SessionConfig {
             server_name: cfg.server_name.clone(),
-            peer: peer.ip(),
+            peer: ip,
             challenge: rand::random(),
             tls_available: false,
         };
-        let limiter = limiter.clone();
         tokio::spawn(async move {
-            let _permit = permit;
-            let session = tic_conn(conn, peer.ip(), sc, dir, limiter);
-            let result = tokio::time::timeout(limits.session_timeout, session)
+            let shared = guard.shared.clone();
+            let session = tic_conn(conn, sc, dir, &shared, id, kill);
+            let limit = Duration::from_secs(settings.session_timeout);
+            let result = tokio::time::timeout(limit, session)
                 .await
                 .unwrap_or_else(|_| {
                     Err(std::io::Error::new(
@@ -440,26 +626,45 @@ async fn tic_server(
             if let Err(e) = result {
                 debug!(%peer, "TIC connection ended: {e}");
             }
+            drop(guard);
         });
     }
 }
 
 async fn tic_conn(
     mut conn: tokio::net::TcpStream,
-    peer: IpAddr,
     sc: SessionConfig,
     dir: RegistryDirectory,
-    limiter: Arc<Mutex<LoginLimiter>>,
+    shared: &TicShared,
+    id: ConnId,
+    kill: Arc<Notify>,
 ) -> std::io::Result<()> {
+    let peer = sc.peer;
+    let idle = Duration::from_secs(shared.settings.idle_timeout);
     let mut session = Session::new(sc);
     let mut framer = LineFramer::new();
     conn.write_all(format!("{}\n", session.greeting()).as_bytes())
         .await?;
     let mut buf = [0u8; 2048];
+    // Only a complete command moves this: empty lines and partial lines do not keep a
+    // connection open.
+    let mut last_command = tokio::time::Instant::now();
     loop {
-        let n = tokio::time::timeout(Duration::from_secs(60), conn.read(&mut buf))
-            .await
-            .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "idle"))??;
+        let read = tokio::time::timeout_at(last_command + idle, conn.read(&mut buf));
+        let n = tokio::select! {
+            r = read => match r {
+                Ok(r) => r?,
+                Err(_) => {
+                    shared.count(|c| c.idle_closed += 1);
+                    let _ = conn.write_all(b"400 Idle timeout, closing connection\n").await;
+                    return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "idle"));
+                }
+            },
+            _ = kill.notified() => {
+                let _ = conn.write_all(b"400 Server full, closing the oldest connection that has not logged in\n").await;
+                return Err(std::io::Error::other("shed to make room"));
+            }
+        };
         if n == 0 {
             return Ok(());
         }
@@ -475,10 +680,17 @@ async fn tic_conn(
                     return Err(std::io::Error::other(e.to_string()));
                 }
             };
-            let replies = {
-                let mut l = limiter.lock().unwrap_or_else(|p| p.into_inner());
-                session.handle_line_limited(unix_now(), &line, &dir, &mut l)
+            if !line.trim().is_empty() {
+                last_command = tokio::time::Instant::now();
+            }
+            let (replies, event) = {
+                let mut l = shared.limiter.lock().unwrap_or_else(|p| p.into_inner());
+                let r = session.handle_line_limited(unix_now(), &line, &dir, &mut l);
+                (r, session.take_auth_event())
             };
+            if let Some(ev) = event {
+                shared.auth_event(id, peer, ev);
+            }
             let mut out = String::new();
             for r in replies {
                 out.push_str(&r);
@@ -506,40 +718,38 @@ fn ayiya_rx(sock: &Socket, tun: &tun_rs::SyncDevice, table: &Mutex<PopTable>) {
     let mut inb: Vec<tundev::PktBuf> = (0..BATCH).map(|_| tundev::PktBuf::new(65536)).collect();
     let mut segs: Vec<Segment> = Vec::with_capacity(BATCH * 64);
     let mut w = tundev::TunWriter::default();
-    let mut loglimit = LogLimit::default();
+    let mut gates = LogGates::default();
     loop {
         tundev::reset_all(&mut inb);
         if let Err(e) = rx.recv(&mut inb, &mut segs) {
-            if loglimit.allow("udp_recv", unix_now()) {
-                warn!("AYIYA recv: {e}");
-            }
+            gated_log!(
+                gates.gate("udp_recv"),
+                Instant::now(),
+                warn,
+                "AYIYA recv: {e}"
+            );
             continue;
         }
         let now = unix_now();
+        let clock = Instant::now();
         let mut t = lock(table);
         for s in &segs {
             let dg = &inb[s.buf].as_ref()[s.off..s.off + s.len];
             match t.handle_datagram(now, s.src, dg) {
                 InAction::Deliver(inner) => {
-                    if let Err(e) = w.push(tun, inner)
-                        && loglimit.allow("tun_write", now)
-                    {
-                        warn!("TUN write: {e}");
+                    if let Err(e) = w.push(tun, inner) {
+                        gated_log!(gates.gate("tun_write"), clock, warn, "TUN write: {e}");
                     }
                 }
                 InAction::Consumed => {}
                 InAction::Drop(reason) => {
-                    if loglimit.allow(reason.as_str(), now) {
-                        debug!(src = %s.src, len = s.len, off = s.off, reason = reason.as_str(), "dropped AYIYA datagram");
-                    }
+                    log_inbound_drop(&mut gates, clock, &t, s.src, dg, reason);
                 }
             }
         }
         drop(t);
-        if let Err(e) = w.flush(tun)
-            && loglimit.allow("tun_write", now)
-        {
-            warn!("TUN write: {e}");
+        if let Err(e) = w.flush(tun) {
+            gated_log!(gates.gate("tun_write"), clock, warn, "TUN write: {e}");
         }
     }
 }
@@ -551,20 +761,24 @@ fn tun_rx(sock: &Socket, tun: &tun_rs::SyncDevice, table: &Mutex<PopTable>) {
     let mut icmp = vec![0u8; 1280];
     let mut dsts: Vec<SocketAddrV4> = Vec::with_capacity(b.bufs.len());
     let mut send: Vec<bool> = vec![false; b.bufs.len()];
-    let mut loglimit = LogLimit::default();
+    let mut gates = LogGates::default();
     loop {
         tundev::reset_all(&mut b.bufs);
         let n = match tun.recv_multiple(&mut b.raw, &mut b.bufs, &mut b.sizes, HEADROOM) {
             Ok(n) => n,
             Err(e) => {
-                if loglimit.allow("tun_read", unix_now()) {
-                    warn!("TUN read: {e}");
-                }
+                gated_log!(
+                    gates.gate("tun_read"),
+                    Instant::now(),
+                    warn,
+                    "TUN read: {e}"
+                );
                 std::thread::sleep(Duration::from_millis(1));
                 continue;
             }
         };
         let now = unix_now();
+        let clock = Instant::now();
         dsts.clear();
         {
             let mut t = lock(table);
@@ -582,16 +796,29 @@ fn tun_rx(sock: &Socket, tun: &tun_rs::SyncDevice, table: &Mutex<PopTable>) {
                     }
                     OutAction::Icmp { len, reason } => {
                         if let Err(e) = tun.send(&icmp[..len]) {
-                            debug!("ICMPv6 error write: {e}");
+                            gated_log!(
+                                gates.gate("icmp_write"),
+                                clock,
+                                debug,
+                                "ICMPv6 error write: {e}"
+                            );
                         }
-                        if loglimit.allow(reason.as_str(), now) {
-                            debug!(reason = reason.as_str(), "outbound packet refused");
-                        }
+                        gated_log!(
+                            gates.gate(reason.as_str()),
+                            clock,
+                            debug,
+                            reason = reason.as_str(),
+                            "outbound packet refused"
+                        );
                     }
                     OutAction::Drop(reason) => {
-                        if loglimit.allow(reason.as_str(), now) {
-                            debug!(reason = reason.as_str(), "outbound packet dropped");
-                        }
+                        gated_log!(
+                            gates.gate(reason.as_str()),
+                            clock,
+                            debug,
+                            reason = reason.as_str(),
+                            "outbound packet dropped"
+                        );
                     }
                 }
             }
@@ -602,9 +829,8 @@ fn tun_rx(sock: &Socket, tun: &tun_rs::SyncDevice, table: &Mutex<PopTable>) {
             .collect();
         if !pkts.is_empty()
             && let Err(e) = batch.send_gso(&pkts, Some(&dsts))
-            && loglimit.allow("udp_send", now)
         {
-            warn!("AYIYA send: {e}");
+            gated_log!(gates.gate("udp_send"), clock, warn, "AYIYA send: {e}");
         }
     }
 }
@@ -724,17 +950,25 @@ mod tests {
         assert!(dialogue("wrong", false).is_err());
     }
 
-    #[tokio::test]
-    async fn tic_server_caps_concurrent_connections() {
-        use tokio::io::{AsyncBufReadExt, BufReader};
+    /// A TIC server on 127.0.0.1 with `settings`; sources are distinguished by binding the
+    /// client end to other loopback addresses.
+    async fn test_server(
+        settings: TicSettings,
+    ) -> (
+        SocketAddr,
+        Arc<TicShared>,
+        tokio::task::JoinHandle<()>,
+        PathBuf,
+    ) {
         let path = std::env::temp_dir().join(format!(
-            "v6h-broker-cap-{}-{}.toml",
+            "v6h-broker-tic-{}-{}.toml",
             std::process::id(),
-            unix_now()
+            rand::random::<u64>()
         ));
         std::fs::write(
             &path,
-            "ipv4_pop = \"198.51.100.1\"\ntunnel_prefix = \"2001:db8:2ff::/48\"\n",
+            "ipv4_pop = \"198.51.100.1\"\ntunnel_prefix = \"2001:db8:2ff::/48\"\n\
+             [[user]]\nname = \"lab\"\npassword = \"labpass\"\n",
         )
         .unwrap();
         let cfg = BrokerConfig::load(&path).unwrap();
@@ -742,47 +976,173 @@ mod tests {
         let table = Arc::new(Mutex::new(PopTable::new(&[], 120, None)));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let limiter = Arc::new(Mutex::new(LoginLimiter::default()));
-        let limits = TicLimits {
-            max_connections: 2,
-            session_timeout: Duration::from_secs(2),
-        };
-        let server = tokio::spawn(tic_server(listener, cfg, registry, limiter, table, limits));
-        let first_line = |c: tokio::net::TcpStream| async move {
-            let mut line = String::new();
-            let mut r = BufReader::new(c);
-            r.read_line(&mut line).await.unwrap();
-            (line, r)
-        };
-        let (g1, c1) = first_line(tokio::net::TcpStream::connect(addr).await.unwrap()).await;
-        let (g2, _c2) = first_line(tokio::net::TcpStream::connect(addr).await.unwrap()).await;
+        let shared = Arc::new(TicShared::new(settings));
+        let server = tokio::spawn(tic_server(listener, cfg, registry, shared.clone(), table));
+        (addr, shared, server, path)
+    }
+
+    type Reader = tokio::io::BufReader<tokio::net::TcpStream>;
+
+    /// Connects from `from` (a loopback address) and reads the first line.
+    async fn connect_from(from: [u8; 4], to: SocketAddr) -> (String, Reader) {
+        use tokio::io::AsyncBufReadExt;
+        let sock = tokio::net::TcpSocket::new_v4().unwrap();
+        sock.bind(SocketAddr::from((from, 0))).unwrap();
+        let c = sock.connect(to).await.unwrap();
+        let mut r = tokio::io::BufReader::new(c);
+        let mut line = String::new();
+        let _ = r.read_line(&mut line).await;
+        (line, r)
+    }
+
+    /// Reads until EOF (or 10 s); returns what was read.
+    async fn read_rest(r: &mut Reader) -> String {
+        let mut rest = String::new();
+        let _ = tokio::time::timeout(Duration::from_secs(10), r.read_to_string(&mut rest)).await;
+        rest
+    }
+
+    /// Issue 12: 256 idle connections from one address used to fill the global cap, and real
+    /// logins got `400 Too many connections`. Now one source gets a few slots, and a full
+    /// server sheds its oldest connection that has not logged in.
+    #[tokio::test]
+    async fn tic_caps_per_source_and_sheds_the_oldest_idle_connection() {
+        let (addr, shared, server, path) = test_server(TicSettings {
+            max_connections: 3,
+            max_connections_per_source: 2,
+            ..TicSettings::default()
+        })
+        .await;
+        let attacker = [127, 0, 0, 2];
+        let (g1, mut c1) = connect_from(attacker, addr).await;
+        let (g2, _c2) = connect_from(attacker, addr).await;
         assert!(
             g1.starts_with("200") && g2.starts_with("200"),
             "{g1:?} {g2:?}"
         );
-        let (g3, _) = first_line(tokio::net::TcpStream::connect(addr).await.unwrap()).await;
-        assert_eq!(g3, "400 Too many connections\n");
-        // Closing one frees its slot.
-        drop(c1);
-        let mut admitted = false;
-        for _ in 0..50 {
-            let (g, _c) = first_line(tokio::net::TcpStream::connect(addr).await.unwrap()).await;
-            if g.starts_with("200") {
-                admitted = true;
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
+        let (g3, _) = connect_from(attacker, addr).await;
+        assert_eq!(g3, "400 Too many connections from your address\n");
+        let (g4, _c4) = connect_from([127, 0, 0, 3], addr).await;
+        assert!(g4.starts_with("200"), "{g4:?}");
+        // Full (3): the gateway is admitted, the attacker's oldest connection is shed.
+        let (g5, mut gw) = connect_from([127, 0, 0, 4], addr).await;
+        assert!(g5.starts_with("200"), "{g5:?}");
+        let shed = read_rest(&mut c1).await;
+        assert!(shed.starts_with("400 Server full"), "{shed:?}");
+        // The gateway logs in; from then on it is never shed.
+        let login = login_lines(&mut gw, "labpass").await;
+        assert!(login.starts_with("200 Successfully"), "{login:?}");
+        let c = shared.counters();
+        assert_eq!(
+            (c.connections, c.refused_per_source, c.shed, c.logins_ok),
+            (4, 1, 1, 1)
+        );
+        for i in 0..5 {
+            let (g, _c) = connect_from([127, 0, 0, 10 + i], addr).await;
+            assert!(g.starts_with("200"), "{g:?}");
         }
-        assert!(admitted);
-        // A peer that stays silent is cut off by the session limit, well before the idle one.
-        let (g, mut idle) = first_line(tokio::net::TcpStream::connect(addr).await.unwrap()).await;
-        assert!(g.starts_with("200"), "{g:?}");
-        let mut rest = String::new();
-        let n = tokio::time::timeout(Duration::from_secs(10), idle.read_line(&mut rest))
+        use tokio::io::AsyncWriteExt;
+        gw.get_mut().write_all(b"tunnel list\n").await.unwrap();
+        let mut line = String::new();
+        use tokio::io::AsyncBufReadExt;
+        gw.read_line(&mut line).await.unwrap();
+        assert!(
+            line.starts_with("201"),
+            "the logged-in gateway still works: {line:?}"
+        );
+        server.abort();
+        let _ = std::fs::remove_file(&path);
+    }
+
+    /// Sends a login as user `lab` with `password`; returns the `authenticate` reply.
+    async fn login_lines(r: &mut Reader, password: &str) -> String {
+        use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+        let mut line = String::new();
+        for cmd in ["client test", "username lab", "challenge md5"] {
+            r.get_mut()
+                .write_all(format!("{cmd}\n").as_bytes())
+                .await
+                .unwrap();
+            line.clear();
+            r.read_line(&mut line).await.unwrap();
+        }
+        let challenge = line.trim_start_matches("200 ").trim().to_string();
+        let resp = v6h_ayiya::tic::md5_response(&challenge, &crate::registry::md5_hex(password));
+        r.get_mut()
+            .write_all(format!("authenticate md5 {resp}\n").as_bytes())
             .await
-            .expect("closed by the session limit")
             .unwrap();
-        assert_eq!(n, 0, "{rest:?}");
+        line.clear();
+        r.read_line(&mut line).await.unwrap();
+        line
+    }
+
+    /// Issue 12: an empty line every 30 s used to keep a connection past the idle timeout.
+    /// Only complete commands reset the timer now; empty and partial lines do not.
+    #[tokio::test]
+    async fn tic_idle_timer_ignores_empty_and_partial_lines() {
+        use tokio::io::AsyncWriteExt;
+        let (addr, shared, server, path) = test_server(TicSettings {
+            idle_timeout: 1,
+            ..TicSettings::default()
+        })
+        .await;
+        let t0 = Instant::now();
+        let (g, mut r) = connect_from([127, 0, 0, 1], addr).await;
+        assert!(g.starts_with("200"));
+        let (_, mut partial) = connect_from([127, 0, 0, 1], addr).await;
+        let (_, mut busy) = connect_from([127, 0, 0, 1], addr).await;
+        for _ in 0..4 {
+            let _ = r.get_mut().write_all(b"\n").await;
+            let _ = partial.get_mut().write_all(b"cli").await;
+            let _ = busy.get_mut().write_all(b"get unixtime\n").await;
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        let rest = read_rest(&mut r).await;
+        assert!(
+            rest.ends_with("400 Idle timeout, closing connection\n"),
+            "{rest:?}"
+        );
+        let elapsed = t0.elapsed();
+        assert!(elapsed < Duration::from_millis(1900), "{elapsed:?}");
+        assert!(read_rest(&mut partial).await.contains("400 Idle timeout"));
+        // The one sending commands outlived the others and only times out once it stops.
+        let rest = read_rest(&mut busy).await;
+        assert!(rest.contains("400 Idle timeout"), "{rest:?}");
+        assert!(
+            // Its last command went at about 0.9 s.
+            t0.elapsed() >= Duration::from_millis(1800),
+            "{:?}",
+            t0.elapsed()
+        );
+        assert_eq!(shared.counters().idle_closed, 3);
+        server.abort();
+        let _ = std::fs::remove_file(&path);
+    }
+
+    /// Failed logins are counted (and throttled per user and source); the right password from
+    /// the same address for another user still works.
+    #[tokio::test]
+    async fn tic_failed_logins_are_counted() {
+        let (addr, shared, server, path) = test_server(TicSettings {
+            login_free_failures: 1,
+            ..TicSettings::default()
+        })
+        .await;
+        for _ in 0..3 {
+            let (_, mut r) = connect_from([127, 0, 0, 1], addr).await;
+            let reply = login_lines(&mut r, "wrong").await;
+            assert!(reply.starts_with("400"), "{reply:?}");
+        }
+        let c = shared.counters();
+        assert_eq!((c.logins_failed, c.logins_throttled), (3, 1), "{c:?}");
+        // Same user from another address: not throttled.
+        let (_, mut r) = connect_from([127, 0, 0, 9], addr).await;
+        assert!(
+            login_lines(&mut r, "labpass")
+                .await
+                .starts_with("200 Successfully")
+        );
         server.abort();
         let _ = std::fs::remove_file(&path);
     }

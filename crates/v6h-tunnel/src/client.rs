@@ -22,6 +22,8 @@ use v6h_ayiya::ayiya::{self, Delivery, HEADER_LEN, Repr, SigningKey};
 use v6h_ayiya::keepalive::Keepalive;
 use v6h_ayiya::tic::client::{Login, LoginOutcome, LoginParams};
 use v6h_ayiya::tic::{LineFramer, TunnelInfo, TunnelListEntry, TunnelType};
+use v6h_net::gated_log;
+use v6h_net::loggate::LogGate;
 use v6h_net::netlink::{Netlink, Route6, ignore_exists};
 
 use crate::batch::{BATCH, GroReceiver, Segment, UdpBatch};
@@ -446,7 +448,8 @@ fn tun_to_udp(tun: &tun_rs::SyncDevice, cell: &SockCell, key: &SigningKey, ident
     let mut sock = cell.get();
     let mut batch = UdpBatch::new(&*sock);
     let mut b = Buffers::default();
-    let mut last_warn = 0u64;
+    let mut send_gate = LogGate::per_second();
+    let mut read_gate = LogGate::per_second();
     loop {
         tundev::reset_all(&mut b.bufs);
         let n = match tun.recv_multiple(&mut b.raw, &mut b.bufs, &mut b.sizes, HEADROOM) {
@@ -455,7 +458,7 @@ fn tun_to_udp(tun: &tun_rs::SyncDevice, cell: &SockCell, key: &SigningKey, ident
                 if e.raw_os_error() == Some(libc::EBADFD) {
                     return;
                 }
-                debug!("TUN read: {e}");
+                gated_log!(read_gate, Instant::now(), debug, "TUN read: {e}");
                 std::thread::sleep(Duration::from_millis(1));
                 continue;
             }
@@ -495,11 +498,7 @@ fn tun_to_udp(tun: &tun_rs::SyncDevice, cell: &SockCell, key: &SigningKey, ident
         if let Err(e) = r
             && !transient(&e)
         {
-            let now = unix_now();
-            if now > last_warn + 10 {
-                warn!("AYIYA send: {e}");
-                last_warn = now;
-            }
+            gated_log!(send_gate, Instant::now(), warn, "AYIYA send: {e}");
         }
     }
 }
@@ -510,7 +509,10 @@ fn udp_to_tun(tun: &tun_rs::SyncDevice, cell: &SockCell, key: &SigningKey, pop: 
     let mut inb: Vec<tundev::PktBuf> = (0..BATCH).map(|_| tundev::PktBuf::new(65536)).collect();
     let mut segs: Vec<Segment> = Vec::with_capacity(BATCH * 64);
     let mut w = tundev::TunWriter::default();
-    let mut drops = 0u64;
+    let mut recv_gate = LogGate::per_second();
+    let mut write_gate = LogGate::per_second();
+    let mut forged_gate = LogGate::per_second();
+    let mut drop_gate = LogGate::per_second();
     loop {
         let cur = cell.get();
         if !Arc::ptr_eq(&cur, &sock) {
@@ -520,12 +522,13 @@ fn udp_to_tun(tun: &tun_rs::SyncDevice, cell: &SockCell, key: &SigningKey, pop: 
         tundev::reset_all(&mut inb);
         if let Err(e) = rx.recv(&mut inb, &mut segs) {
             if !transient(&e) {
-                debug!("AYIYA recv: {e}");
+                gated_log!(recv_gate, Instant::now(), debug, "AYIYA recv: {e}");
                 std::thread::sleep(Duration::from_millis(10));
             }
             continue;
         }
         let now = unix_now();
+        let clock = Instant::now();
         for s in &segs {
             let dg = &inb[s.buf].as_ref()[s.off..s.off + s.len];
             match ayiya::validate_from_pop(dg, now, pop, key) {
@@ -533,19 +536,20 @@ fn udp_to_tun(tun: &tun_rs::SyncDevice, cell: &SockCell, key: &SigningKey, pop: 
                     if let Delivery::Ipv6(inner) = v.delivery
                         && let Err(e) = w.push(tun, inner)
                     {
-                        debug!("TUN write: {e}");
+                        gated_log!(write_gate, clock, debug, "TUN write: {e}");
                     }
                 }
+                Err(r @ (ayiya::DropReason::BadSignature | ayiya::DropReason::ClockSkew)) => {
+                    // Forged packets, or a clock more than 120 s off: worth a (gated) warning.
+                    gated_log!(forged_gate, clock, warn, src = %s.src, reason = r.as_str(), "dropped AYIYA datagram from the PoP's address");
+                }
                 Err(r) => {
-                    drops += 1;
-                    if drops.is_power_of_two() {
-                        debug!(reason = r.as_str(), drops, "dropped datagram from PoP");
-                    }
+                    gated_log!(drop_gate, clock, debug, src = %s.src, reason = r.as_str(), "dropped datagram from PoP");
                 }
             }
         }
         if let Err(e) = w.flush(tun) {
-            debug!("TUN write: {e}");
+            gated_log!(write_gate, clock, debug, "TUN write: {e}");
         }
     }
 }

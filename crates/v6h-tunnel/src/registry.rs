@@ -503,12 +503,84 @@ pub struct BrokerConfig {
     /// Seconds without a valid packet before a tunnel goes down (≥ 120 recommended).
     #[serde(default = "default_liveness")]
     pub liveness_timeout: u64,
+    /// TIC server limits: connections and failed-login back-off (`[tic]`).
+    #[serde(default)]
+    pub tic: TicSettings,
     /// Users (when the registry is this file).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub user: Vec<UserEntry>,
     /// Tunnels (when the registry is this file).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tunnel: Vec<Tunnel>,
+}
+
+/// `[tic]` in `broker.toml`: limits of the TIC server, which anyone reaching its port can use.
+///
+/// ```toml
+/// [tic]
+/// max_connections = 256            # all at once; when full, the oldest not-logged-in one goes
+/// max_connections_per_source = 8   # per IPv4 address / IPv6 /64
+/// idle_timeout = 60                # seconds without a complete command
+/// session_timeout = 300            # seconds per connection in all
+/// login_free_failures = 3          # failed logins per (user, source) without delay
+/// login_backoff_base = 2           # then 2, 4, 8, ... seconds
+/// login_backoff_max = 900          # up to 15 minutes
+/// login_forget_after = 3600        # a pair is forgotten 1 h after its last failure
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TicSettings {
+    /// Most connections served at once; when full, the oldest connection that has not logged
+    /// in is closed to make room.
+    pub max_connections: usize,
+    /// Most connections at once from one IPv4 address or IPv6 /64.
+    pub max_connections_per_source: usize,
+    /// Seconds a connection may go without a complete command (empty lines do not count).
+    pub idle_timeout: u64,
+    /// Seconds a connection may last in all (a real login takes well under one).
+    pub session_timeout: u64,
+    /// Failed logins per (user, source) allowed without delay.
+    pub login_free_failures: u32,
+    /// Seconds of delay after the first further failure; doubled by each one after it.
+    pub login_backoff_base: u64,
+    /// Longest delay in seconds.
+    pub login_backoff_max: u64,
+    /// Seconds after its last failure at which a (user, source) pair is forgotten.
+    pub login_forget_after: u64,
+}
+
+impl Default for TicSettings {
+    fn default() -> Self {
+        TicSettings {
+            max_connections: 256,
+            max_connections_per_source: 8,
+            idle_timeout: 60,
+            session_timeout: 300,
+            login_free_failures: 3,
+            login_backoff_base: 2,
+            login_backoff_max: 900,
+            login_forget_after: 3600,
+        }
+    }
+}
+
+impl TicSettings {
+    fn validate(&self) -> Result<(), RegistryError> {
+        let bad = |m: &str| Err(RegistryError::Invalid(format!("[tic] {m}")));
+        if self.max_connections == 0 || self.max_connections_per_source == 0 {
+            return bad("max_connections and max_connections_per_source must be > 0");
+        }
+        if self.idle_timeout == 0 || self.session_timeout == 0 {
+            return bad("idle_timeout and session_timeout must be > 0");
+        }
+        if self.login_backoff_base == 0 || self.login_backoff_max < self.login_backoff_base {
+            return bad("login_backoff_base must be > 0 and <= login_backoff_max");
+        }
+        if self.login_forget_after == 0 {
+            return bad("login_forget_after must be > 0");
+        }
+        Ok(())
+    }
 }
 
 fn default_server_name() -> String {
@@ -568,6 +640,7 @@ impl BrokerConfig {
                 "liveness_timeout must be > 0".into(),
             ));
         }
+        c.tic.validate()?;
         if c.server_name.contains(char::is_whitespace) || c.server_name.is_empty() {
             return Err(RegistryError::Invalid(
                 "server_name must be one word".into(),
@@ -771,6 +844,39 @@ mod tests {
         )
         .unwrap_err();
         assert!(matches!(e, RegistryError::Invalid(_)));
+    }
+
+    #[test]
+    fn tic_limits_have_defaults_and_are_checked() {
+        let p = Path::new("broker.toml");
+        let base = "ipv4_pop = \"198.51.100.1\"\ntunnel_prefix = \"2001:db8:2ff::/48\"\n";
+        let c = BrokerConfig::parse(base, p).unwrap();
+        assert_eq!(c.tic, TicSettings::default());
+        assert_eq!(c.tic.max_connections_per_source, 8);
+        let c = BrokerConfig::parse(
+            &format!("{base}[tic]\nmax_connections_per_source = 2\nlogin_backoff_max = 60\n"),
+            p,
+        )
+        .unwrap();
+        assert_eq!(
+            (
+                c.tic.max_connections_per_source,
+                c.tic.login_backoff_max,
+                c.tic.idle_timeout
+            ),
+            (2, 60, 60)
+        );
+        for bad in [
+            "max_connections = 0",
+            "login_backoff_base = 0",
+            "login_backoff_max = 1\nlogin_backoff_base = 2",
+            "idle_timeout = 0",
+        ] {
+            let e = BrokerConfig::parse(&format!("{base}[tic]\n{bad}\n"), p).unwrap_err();
+            assert!(e.to_string().contains("[tic]"), "{bad}: {e}");
+        }
+        let e = BrokerConfig::parse(&format!("{base}[tic]\nmax_conections = 3\n"), p).unwrap_err();
+        assert!(e.to_string().contains("max_conections"), "{e}");
     }
 
     #[test]

@@ -21,7 +21,8 @@ pub fn unix_now() -> u64 {
 }
 
 /// Opens (creates) TUN device `name` without packet information, with TSO/GRO offloads when
-/// `offload` is true, and sets its MTU.
+/// `offload` is true, and sets its MTU. "Device or resource busy" gets a hint
+/// ([`explain_open_error`]).
 pub fn open_tun(name: &str, mtu: u16, offload: bool) -> std::io::Result<SyncDevice> {
     DeviceBuilder::new()
         .name(name)
@@ -29,6 +30,22 @@ pub fn open_tun(name: &str, mtu: u16, offload: bool) -> std::io::Result<SyncDevi
         .packet_information(false)
         .offload(offload)
         .build_sync()
+        .map_err(|e| explain_open_error(e, name))
+}
+
+/// Adds what to check to a TUN open error: `EBUSY` means another process still holds the
+/// interface, typically an earlier v6home instance that is still running or stopping.
+pub fn explain_open_error(e: std::io::Error, name: &str) -> std::io::Error {
+    if e.raw_os_error() != Some(libc::EBUSY) {
+        return e;
+    }
+    std::io::Error::new(
+        e.kind(),
+        format!(
+            "{e}: is another v6home tunnel/gateway/broker still running or stopping? \
+             {name} stays busy until it has exited"
+        ),
+    )
 }
 
 /// A preallocated packet buffer with a logical length that can be reset in O(1) (no
@@ -194,5 +211,24 @@ impl TunWriter {
         self.k = 0;
         tun.send_multiple(&mut self.out.gro, &mut refs, HEADROOM)
             .map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn busy_tun_error_names_the_likely_cause() {
+        let e = explain_open_error(std::io::Error::from_raw_os_error(libc::EBUSY), "sixxs");
+        let text = e.to_string();
+        assert!(text.starts_with("Device or resource busy"), "{text}");
+        assert!(
+            text.contains("is another v6home tunnel/gateway/broker still running or stopping?"),
+            "{text}"
+        );
+        assert!(text.contains("sixxs stays busy"), "{text}");
+        let other = explain_open_error(std::io::Error::from_raw_os_error(libc::EPERM), "sixxs");
+        assert_eq!(other.raw_os_error(), Some(libc::EPERM));
     }
 }

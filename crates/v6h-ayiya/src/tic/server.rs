@@ -1,11 +1,13 @@
-//! Sans-IO TIC server: one [`Session`] per TCP connection, plus a shared [`LoginLimiter`].
+//! Sans-IO TIC server: one [`Session`] per TCP connection, plus a shared [`LoginLimiter`]
+//! (failed-login back-off per user and source) and [`ConnTable`] (connection slots).
 //!
 //! The IO layer sends [`Session::greeting`], then feeds each received line (from a
 //! [`super::LineFramer`]) to [`Session::handle_line`] or [`Session::handle_line_limited`] and
 //! writes the returned reply lines, each followed by `\n`. It closes the connection once
 //! [`Session::is_finished`] is true (after writing the replies). If
 //! [`Session::take_starttls`] returns true, it must run the TLS server handshake before
-//! reading the next line.
+//! reading the next line. After each line it takes [`Session::take_auth_event`] to log and
+//! count logins.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -56,11 +58,54 @@ enum State {
     LoggedIn(String),
 }
 
+/// Why a login failed (a metrics and log label).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LoginFailure {
+    /// The user exists but the response did not match.
+    BadPassword,
+    /// No such user (the client is told the same as for a bad password).
+    UnknownUser,
+    /// The (user, source) pair is in back-off; the password was not checked.
+    Throttled,
+}
+
+impl LoginFailure {
+    /// Stable snake_case label.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            LoginFailure::BadPassword => "bad_password",
+            LoginFailure::UnknownUser => "unknown_user",
+            LoginFailure::Throttled => "throttled",
+        }
+    }
+}
+
+/// The outcome of an `authenticate` command, for the IO layer to log and count
+/// ([`Session::take_auth_event`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthEvent {
+    /// `user` logged in.
+    LoggedIn {
+        /// The user name.
+        user: String,
+    },
+    /// A login of `user` failed.
+    Failed {
+        /// The user name as sent.
+        user: String,
+        /// Why.
+        reason: LoginFailure,
+        /// Seconds the (user, source) pair must now wait (0 when none).
+        retry_after: u64,
+    },
+}
+
 /// The TIC server dialogue of one connection (§4.2).
 #[derive(Debug, Clone)]
 pub struct Session {
     cfg: SessionConfig,
     state: State,
+    auth_event: Option<AuthEvent>,
     lines: u32,
     errors_in_row: u32,
     auth_failures: u32,
@@ -82,6 +127,7 @@ impl Session {
         Session {
             cfg,
             state: State::Start,
+            auth_event: None,
             lines: 0,
             errors_in_row: 0,
             auth_failures: 0,
@@ -109,6 +155,11 @@ impl Session {
         }
     }
 
+    /// The outcome of the last `authenticate` command, once (log it, count it).
+    pub fn take_auth_event(&mut self) -> Option<AuthEvent> {
+        self.auth_event.take()
+    }
+
     /// Returns true once after a `200` reply to `starttls`: the IO layer must now run the TLS
     /// handshake before reading more lines.
     pub fn take_starttls(&mut self) -> bool {
@@ -120,8 +171,8 @@ impl Session {
         self.handle(now_unix, line, dir, None)
     }
 
-    /// Handles one line; `authenticate` is refused while `limiter` locks the peer, and its
-    /// outcome is recorded in `limiter`.
+    /// Handles one line; `authenticate` is refused while `limiter` throttles the (user, peer)
+    /// pair, and its outcome is recorded in `limiter`.
     pub fn handle_line_limited(
         &mut self,
         now_unix: u64,
@@ -262,13 +313,24 @@ impl Session {
             return err("Authentication method not supported");
         }
         let peer = self.cfg.peer;
-        if limiter.as_deref().is_some_and(|l| l.is_locked(peer, now)) {
+        if let Some(wait) = limiter
+            .as_deref()
+            .and_then(|l| l.blocked_for(&user, peer, now))
+        {
             self.finished = true;
-            return err("Too many failed logins, try again later");
+            self.auth_event = Some(AuthEvent::Failed {
+                user,
+                reason: LoginFailure::Throttled,
+                retry_after: wait,
+            });
+            return err(&format!(
+                "Too many failed logins, try again in {wait} seconds"
+            ));
         }
         let expected = dir
             .password_md5hex(&user)
             .map(|stored| md5_response(&self.challenge_hex(), &stored));
+        let known = expected.is_some();
         let ok = match (expected, response) {
             (Some(exp), Some(resp)) => {
                 bool::from(exp.as_bytes().ct_eq(resp.to_ascii_lowercase().as_bytes()))
@@ -277,15 +339,23 @@ impl Session {
         };
         if ok {
             if let Some(l) = limiter {
-                l.record_success(peer);
+                l.record_success(&user, peer);
             }
             let reply = format!("200 Successfully logged in using md5 as {user} from {peer}");
+            self.auth_event = Some(AuthEvent::LoggedIn { user: user.clone() });
             self.state = State::LoggedIn(user);
             vec![reply]
         } else {
-            if let Some(l) = limiter {
-                l.record_failure(peer, now);
-            }
+            let retry_after = limiter.map_or(0, |l| l.record_failure(&user, peer, now));
+            self.auth_event = Some(AuthEvent::Failed {
+                user,
+                reason: if known {
+                    LoginFailure::BadPassword
+                } else {
+                    LoginFailure::UnknownUser
+                },
+                retry_after,
+            });
             self.auth_failures += 1;
             self.state = State::Start;
             if self.auth_failures >= MAX_AUTH_FAILURES {
@@ -338,30 +408,72 @@ fn block_len(lines: &[String]) -> usize {
     lines.iter().map(|l| l.len() + 1).sum()
 }
 
+/// Throttling policy of [`LoginLimiter`] (`broker.toml` `[tic]` keys in parentheses).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoginPolicy {
+    /// Failed logins per (user, source) allowed without any delay (`login_free_failures`).
+    pub free_failures: u32,
+    /// Delay after the first failure beyond the free ones, in seconds; each further failure
+    /// doubles it (`login_backoff_base`).
+    pub base_delay: u64,
+    /// Longest delay, in seconds (`login_backoff_max`).
+    pub max_delay: u64,
+    /// A (user, source) pair whose last failure is this many seconds old is forgotten
+    /// (`login_forget_after`).
+    pub forget_after: u64,
+    /// Most (user, source) pairs tracked; the stalest is evicted beyond it.
+    pub capacity: usize,
+}
+
+impl Default for LoginPolicy {
+    /// 3 free failures, then 2 s doubling up to 15 min; forgotten after 1 h; 4096 pairs.
+    fn default() -> Self {
+        LoginPolicy {
+            free_failures: 3,
+            base_delay: 2,
+            max_delay: 900,
+            forget_after: 3600,
+            capacity: 4096,
+        }
+    }
+}
+
+impl LoginPolicy {
+    /// The delay after `failures` failures in a row (0 while they are free).
+    pub fn delay_after(&self, failures: u32) -> u64 {
+        let Some(extra) = failures.checked_sub(self.free_failures.saturating_add(1)) else {
+            return 0;
+        };
+        let factor = 1u64.checked_shl(extra.min(63)).unwrap_or(u64::MAX);
+        self.base_delay.saturating_mul(factor).min(self.max_delay)
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 struct Entry {
     failures: u32,
-    window_start: u64,
-    locked_until: u64,
+    last_failure: u64,
+    blocked_until: u64,
 }
 
-/// Failed-login limiter keyed by source address (IPv6 by /64): after `max_failures` failures
-/// within `window` seconds the source is locked out for `lockout` seconds. Successful logins
-/// clear the record, so a rebooting gateway with the right password is never locked out.
-/// Memory is bounded by `capacity` entries.
+/// Failed-login throttle keyed by (user name, source address; IPv6 by /64), with exponential
+/// back-off instead of a hard lockout of the address.
+///
+/// After [`LoginPolicy::free_failures`] failures of one user from one source, each further
+/// failure blocks that pair for `base_delay · 2^k` seconds (capped at `max_delay`); while it
+/// is blocked, `authenticate` is refused without checking the password, so guessing stays
+/// slow. Other users behind the same NAT, and the same user from elsewhere, are unaffected; a
+/// successful login clears the pair, and a pair is forgotten `forget_after` seconds after its
+/// last failure. Memory is bounded by `capacity` pairs.
 #[derive(Debug, Clone)]
 pub struct LoginLimiter {
-    max_failures: u32,
-    window: u64,
-    lockout: u64,
-    capacity: usize,
-    map: HashMap<IpAddr, Entry>,
+    policy: LoginPolicy,
+    map: HashMap<(String, IpAddr), Entry>,
 }
 
 impl Default for LoginLimiter {
-    /// 5 failures per 10 minutes lock a source out for 15 minutes; 4096 tracked sources.
     fn default() -> Self {
-        LoginLimiter::new(5, 600, 900, 4096)
+        LoginLimiter::new(LoginPolicy::default())
     }
 }
 
@@ -380,74 +492,217 @@ fn limiter_key(ip: IpAddr) -> IpAddr {
 }
 
 impl LoginLimiter {
-    /// A limiter with explicit parameters (`capacity` ≥ 1).
-    pub fn new(max_failures: u32, window_secs: u64, lockout_secs: u64, capacity: usize) -> Self {
+    /// A limiter with this policy (`capacity` ≥ 1).
+    pub fn new(policy: LoginPolicy) -> Self {
         LoginLimiter {
-            max_failures: max_failures.max(1),
-            window: window_secs,
-            lockout: lockout_secs,
-            capacity: capacity.max(1),
+            policy: LoginPolicy {
+                capacity: policy.capacity.max(1),
+                ..policy
+            },
             map: HashMap::new(),
         }
     }
 
-    /// True while `ip` is locked out.
-    pub fn is_locked(&self, ip: IpAddr, now_unix: u64) -> bool {
-        self.map
-            .get(&limiter_key(ip))
-            .is_some_and(|e| now_unix < e.locked_until)
+    /// The policy in force.
+    pub fn policy(&self) -> &LoginPolicy {
+        &self.policy
     }
 
-    /// Records a failed login from `ip`.
-    pub fn record_failure(&mut self, ip: IpAddr, now_unix: u64) {
-        let key = limiter_key(ip);
-        if !self.map.contains_key(&key) && self.map.len() >= self.capacity {
+    /// Seconds `user` from `ip` must still wait before the next attempt, or `None`.
+    pub fn blocked_for(&self, user: &str, ip: IpAddr, now_unix: u64) -> Option<u64> {
+        let e = self.map.get(&(user.to_string(), limiter_key(ip)))?;
+        (now_unix < e.blocked_until).then(|| e.blocked_until - now_unix)
+    }
+
+    /// Records a failed login of `user` from `ip`; returns the resulting delay in seconds
+    /// (0 while failures are still free).
+    pub fn record_failure(&mut self, user: &str, ip: IpAddr, now_unix: u64) -> u64 {
+        let key = (user.to_string(), limiter_key(ip));
+        if !self.map.contains_key(&key) && self.map.len() >= self.policy.capacity {
             self.evict(now_unix);
         }
+        let policy = self.policy;
         let e = self.map.entry(key).or_insert(Entry {
             failures: 0,
-            window_start: now_unix,
-            locked_until: 0,
+            last_failure: now_unix,
+            blocked_until: 0,
         });
-        if now_unix.saturating_sub(e.window_start) >= self.window {
+        if now_unix.saturating_sub(e.last_failure) >= policy.forget_after {
             e.failures = 0;
-            e.window_start = now_unix;
         }
-        e.failures += 1;
-        if e.failures >= self.max_failures {
-            e.locked_until = now_unix.saturating_add(self.lockout);
-            e.failures = 0;
-            e.window_start = now_unix;
-        }
+        e.failures = e.failures.saturating_add(1);
+        e.last_failure = now_unix;
+        let delay = policy.delay_after(e.failures);
+        e.blocked_until = now_unix.saturating_add(delay);
+        delay
     }
 
-    /// Records a successful login from `ip` (clears its failures).
-    pub fn record_success(&mut self, ip: IpAddr) {
-        self.map.remove(&limiter_key(ip));
+    /// Records a successful login of `user` from `ip` (clears its failures).
+    pub fn record_success(&mut self, user: &str, ip: IpAddr) {
+        self.map.remove(&(user.to_string(), limiter_key(ip)));
     }
 
-    /// Number of tracked sources.
+    /// Number of tracked (user, source) pairs.
     pub fn len(&self) -> usize {
         self.map.len()
     }
 
-    /// True when no source is tracked.
+    /// True when no pair is tracked.
     pub fn is_empty(&self) -> bool {
         self.map.is_empty()
     }
 
     fn evict(&mut self, now: u64) {
-        let (window, map) = (self.window, &mut self.map);
-        map.retain(|_, e| now < e.locked_until || now.saturating_sub(e.window_start) < window);
-        if map.len() >= self.capacity {
-            // Drop the entry with the oldest activity.
-            if let Some(k) = map
+        let forget = self.policy.forget_after;
+        self.map
+            .retain(|_, e| now < e.blocked_until || now.saturating_sub(e.last_failure) < forget);
+        if self.map.len() >= self.policy.capacity
+            && let Some(k) = self
+                .map
                 .iter()
-                .min_by_key(|(_, e)| e.window_start.max(e.locked_until))
-                .map(|(k, _)| *k)
-            {
-                map.remove(&k);
+                .min_by_key(|(_, e)| e.last_failure.max(e.blocked_until))
+                .map(|(k, _)| k.clone())
+        {
+            self.map.remove(&k);
+        }
+    }
+}
+
+/// Limits of [`ConnTable`] (`broker.toml` `[tic]` keys in parentheses).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnLimits {
+    /// Most connections served at once (`max_connections`).
+    pub max_total: usize,
+    /// Most connections served at once from one source address, IPv6 by /64
+    /// (`max_connections_per_source`).
+    pub max_per_source: usize,
+}
+
+impl Default for ConnLimits {
+    /// 256 in all, 8 per source.
+    fn default() -> Self {
+        ConnLimits {
+            max_total: 256,
+            max_per_source: 8,
+        }
+    }
+}
+
+/// Identifies a connection in a [`ConnTable`]; later connections have larger ids.
+pub type ConnId = u64;
+
+/// What [`ConnTable::admit`] decided for a new connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    /// Serve it as `id`; if `shed` is set, the IO layer must close that older, not yet
+    /// logged-in connection to make room.
+    Admit {
+        /// The new connection's id.
+        id: ConnId,
+        /// The connection to close first, if the table was full.
+        shed: Option<ConnId>,
+    },
+    /// Its source already has `max_per_source` connections: refuse it.
+    SourceFull,
+    /// Every slot is held by a logged-in connection: refuse it.
+    Full,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Conn {
+    source: IpAddr,
+    authenticated: bool,
+}
+
+/// The TIC server's connection slots (sans-IO): a per-source cap, and a global cap that sheds
+/// the oldest connection that has not logged in rather than refusing a newcomer, so idle or
+/// trickling peers cannot starve real logins.
+#[derive(Debug, Clone, Default)]
+pub struct ConnTable {
+    limits: ConnLimits,
+    next_id: ConnId,
+    conns: std::collections::BTreeMap<ConnId, Conn>,
+    per_source: HashMap<IpAddr, usize>,
+}
+
+impl ConnTable {
+    /// An empty table (caps of at least 1).
+    pub fn new(limits: ConnLimits) -> Self {
+        ConnTable {
+            limits: ConnLimits {
+                max_total: limits.max_total.max(1),
+                max_per_source: limits.max_per_source.max(1),
+            },
+            ..ConnTable::default()
+        }
+    }
+
+    /// Decides on a new connection from `peer` and, when admitted, records it.
+    pub fn admit(&mut self, peer: IpAddr) -> Admission {
+        let source = limiter_key(peer);
+        if self.per_source.get(&source).copied().unwrap_or(0) >= self.limits.max_per_source {
+            return Admission::SourceFull;
+        }
+        let mut shed = None;
+        if self.conns.len() >= self.limits.max_total {
+            let Some(oldest) = self
+                .conns
+                .iter()
+                .find(|(_, c)| !c.authenticated)
+                .map(|(id, _)| *id)
+            else {
+                return Admission::Full;
+            };
+            self.close(oldest);
+            shed = Some(oldest);
+        }
+        let id = self.next_id;
+        self.next_id += 1;
+        self.conns.insert(
+            id,
+            Conn {
+                source,
+                authenticated: false,
+            },
+        );
+        *self.per_source.entry(source).or_insert(0) += 1;
+        Admission::Admit { id, shed }
+    }
+
+    /// Marks `id` as logged in: it is no longer shed.
+    pub fn set_authenticated(&mut self, id: ConnId) {
+        if let Some(c) = self.conns.get_mut(&id) {
+            c.authenticated = true;
+        }
+    }
+
+    /// Forgets `id` (its connection ended or was shed). Unknown ids are ignored.
+    pub fn close(&mut self, id: ConnId) {
+        if let Some(c) = self.conns.remove(&id)
+            && let Some(n) = self.per_source.get_mut(&c.source)
+        {
+            *n -= 1;
+            if *n == 0 {
+                self.per_source.remove(&c.source);
             }
         }
+    }
+
+    /// Connections held.
+    pub fn len(&self) -> usize {
+        self.conns.len()
+    }
+
+    /// True when no connection is held.
+    pub fn is_empty(&self) -> bool {
+        self.conns.is_empty()
+    }
+
+    /// Connections held from `peer`'s source (IPv6 by /64).
+    pub fn from_source(&self, peer: IpAddr) -> usize {
+        self.per_source
+            .get(&limiter_key(peer))
+            .copied()
+            .unwrap_or(0)
     }
 }

@@ -2,7 +2,10 @@
 //! simulations with a fake clock.
 
 use super::client::{Login, LoginOutcome, LoginParams};
-use super::server::{Directory, LoginLimiter, MAX_CONSECUTIVE_ERRORS, Session, SessionConfig};
+use super::server::{
+    Admission, AuthEvent, ConnLimits, ConnTable, Directory, LoginFailure, LoginLimiter,
+    LoginPolicy, MAX_CONSECUTIVE_ERRORS, Session, SessionConfig,
+};
 use super::*;
 use proptest::prelude::*;
 use std::net::IpAddr;
@@ -425,72 +428,243 @@ fn server_ends_after_junk_with_bounded_memory() {
     assert!(s.is_finished());
 }
 
+fn login_attempt(
+    dir: &dyn Directory,
+    lim: &mut LoginLimiter,
+    peer: IpAddr,
+    user: &str,
+    t: u64,
+    resp: &str,
+) -> (Vec<String>, Option<AuthEvent>) {
+    let mut s = Session::new(SessionConfig {
+        peer,
+        ..server_cfg(false)
+    });
+    s.handle_line_limited(t, &format!("username {user}"), dir, lim);
+    s.handle_line_limited(t, "challenge md5", dir, lim);
+    let r = s.handle_line_limited(t, &format!("authenticate md5 {resp}"), dir, lim);
+    (r, s.take_auth_event())
+}
+
+const GOOD_RESPONSE: &str = "3ea7d57b87547df722c9ec99bb887eea";
+
+/// Issue 12: five wrong passwords from a laptop behind the household's NAT used to lock the
+/// real gateway (same address) out for 15 minutes. Now the throttle is per (user, source)
+/// with exponential back-off: another user behind the same NAT is not affected at all, and
+/// the same user waits seconds, not a quarter of an hour.
 #[test]
-fn server_auth_failures_end_session_and_limiter_locks() {
+fn failed_logins_back_off_per_user_and_source() {
     let dir = dir_with(vec![sample_tunnel("T12345")]);
-    let mut lim = LoginLimiter::new(5, 600, 900, 16);
-    let peer: IpAddr = "192.0.2.10".parse().unwrap();
-    let mut t = NOW;
-    let attempt = |s: &mut Session, lim: &mut LoginLimiter, t: u64, resp: &str| {
-        s.handle_line_limited(t, "username ABC1-SIXXS", &dir, lim);
-        s.handle_line_limited(t, "challenge md5", &dir, lim);
-        s.handle_line_limited(t, &format!("authenticate md5 {resp}"), &dir, lim)
-    };
-    let mut fails = 0;
-    while !lim.is_locked(peer, t) {
-        let mut s = Session::new(server_cfg(false));
-        for _ in 0..3 {
-            if s.is_finished() || lim.is_locked(peer, t) {
-                break;
-            }
-            assert_eq!(attempt(&mut s, &mut lim, t, "00"), ["400 Login failed"]);
-            fails += 1;
-        }
-        assert!(
-            s.is_finished() || lim.is_locked(peer, t),
-            "3 failures end a session"
+    let mut lim = LoginLimiter::default();
+    let nat: IpAddr = "198.51.100.2".parse().unwrap();
+    let t = NOW;
+    // The laptop guesses as "guest": every failure is reported with source and user.
+    let mut delays = Vec::new();
+    for i in 0..5 {
+        let (r, ev) = login_attempt(&dir, &mut lim, nat, "guest", t + i * 100, "00");
+        assert_eq!(r, ["400 Login failed"]);
+        let Some(AuthEvent::Failed {
+            user,
+            reason,
+            retry_after,
+        }) = ev
+        else {
+            panic!("{ev:?}")
+        };
+        assert_eq!(
+            (user.as_str(), reason),
+            ("guest", LoginFailure::UnknownUser)
         );
-        t += 1;
+        delays.push(retry_after);
     }
-    assert_eq!(fails, 5);
-    // Locked: even the right password is refused.
-    let mut s = Session::new(server_cfg(false));
-    let good = "3ea7d57b87547df722c9ec99bb887eea";
+    assert_eq!(delays, [0, 0, 0, 2, 4], "3 free, then 2 s doubling");
+    // The household's gateway (same NAT address, its own user) logs in at once.
+    let (r, ev) = login_attempt(&dir, &mut lim, nat, "ABC1-SIXXS", t + 401, GOOD_RESPONSE);
+    assert!(r[0].starts_with("200 Successfully"), "{r:?}");
     assert_eq!(
-        attempt(&mut s, &mut lim, t, good),
-        ["400 Too many failed logins, try again later"]
+        ev,
+        Some(AuthEvent::LoggedIn {
+            user: "ABC1-SIXXS".into()
+        })
     );
-    // After the lockout the right password works and clears the record.
-    t += 901;
-    let mut s = Session::new(server_cfg(false));
-    assert!(attempt(&mut s, &mut lim, t, good)[0].starts_with("200 Successfully"));
-    assert!(lim.is_empty());
-    // A rebooting gateway that logs in successfully many times is never locked.
-    for i in 0..50 {
-        let mut s = Session::new(server_cfg(false));
-        assert!(attempt(&mut s, &mut lim, t + i, good)[0].starts_with("200"));
+    // The laptop, while blocked, is refused without a password check.
+    let (r, ev) = login_attempt(&dir, &mut lim, nat, "guest", t + 402, "00");
+    assert_eq!(r, ["400 Too many failed logins, try again in 2 seconds"]);
+    assert!(matches!(
+        ev,
+        Some(AuthEvent::Failed {
+            reason: LoginFailure::Throttled,
+            ..
+        })
+    ));
+}
+
+/// Even when the laptop mistypes the gateway's own user name and password, the right password
+/// works again within seconds, and a success clears the record.
+#[test]
+fn same_user_behind_nat_waits_seconds_not_minutes() {
+    let dir = dir_with(vec![sample_tunnel("T12345")]);
+    let mut lim = LoginLimiter::default();
+    let nat: IpAddr = "198.51.100.2".parse().unwrap();
+    let user = "ABC1-SIXXS";
+    let mut t = NOW;
+    for _ in 0..5 {
+        t += lim.blocked_for(user, nat, t).unwrap_or(0);
+        let (r, ev) = login_attempt(&dir, &mut lim, nat, user, t, "00");
+        assert_eq!(r, ["400 Login failed"]);
+        assert!(matches!(
+            ev,
+            Some(AuthEvent::Failed {
+                reason: LoginFailure::BadPassword,
+                ..
+            })
+        ));
     }
+    assert_eq!(lim.blocked_for(user, nat, t), Some(4));
+    // While blocked even the right password is refused (guessing stays slow)...
+    let (r, _) = login_attempt(&dir, &mut lim, nat, user, t + 3, GOOD_RESPONSE);
+    assert!(r[0].starts_with("400 Too many failed logins"), "{r:?}");
+    // ...and 4 s later it works and clears the record.
+    let (r, _) = login_attempt(&dir, &mut lim, nat, user, t + 4, GOOD_RESPONSE);
+    assert!(r[0].starts_with("200 Successfully"), "{r:?}");
+    assert!(lim.is_empty());
+    // The same user from another address was never affected.
+    let (r, _) = login_attempt(
+        &dir,
+        &mut lim,
+        "203.0.113.9".parse().unwrap(),
+        user,
+        t,
+        GOOD_RESPONSE,
+    );
+    assert!(r[0].starts_with("200"));
+    // A rebooting gateway that logs in successfully many times is never throttled.
+    for i in 0..50 {
+        let (r, _) = login_attempt(&dir, &mut lim, nat, user, t + 10 + i, GOOD_RESPONSE);
+        assert!(r[0].starts_with("200"));
+    }
+}
+
+/// A brute-force attacker on one (user, source) pair gets exponentially fewer guesses: in a
+/// simulated day of guessing as fast as the back-off allows, a few dozen attempts at most.
+#[test]
+fn back_off_doubles_up_to_the_cap_and_is_forgotten() {
+    let policy = LoginPolicy::default();
+    assert_eq!(
+        (1..=8).map(|n| policy.delay_after(n)).collect::<Vec<_>>(),
+        [0, 0, 0, 2, 4, 8, 16, 32]
+    );
+    assert_eq!(policy.delay_after(20), 900);
+    assert_eq!(policy.delay_after(u32::MAX), 900);
+    let mut lim = LoginLimiter::new(policy);
+    let ip: IpAddr = "203.0.113.7".parse().unwrap();
+    let (mut t, end, mut attempts) = (NOW, NOW + 86_400, 0);
+    while t < end {
+        match lim.blocked_for("lab", ip, t) {
+            Some(w) => t += w,
+            None => {
+                lim.record_failure("lab", ip, t);
+                attempts += 1;
+            }
+        }
+    }
+    assert!(attempts < 110, "{attempts} guesses in a day");
+    // A pair whose last failure is older than forget_after starts afresh.
+    let mut lim = LoginLimiter::new(policy);
+    for _ in 0..4 {
+        lim.record_failure("lab", ip, NOW);
+    }
+    assert_eq!(lim.record_failure("lab", ip, NOW + 3600), 0);
 }
 
 #[test]
 fn limiter_memory_is_bounded_and_ipv6_keyed_by_64() {
-    let mut lim = LoginLimiter::new(2, 600, 900, 8);
+    let policy = LoginPolicy {
+        free_failures: 1,
+        capacity: 8,
+        ..LoginPolicy::default()
+    };
+    let mut lim = LoginLimiter::new(policy);
     for i in 0..1000u32 {
-        lim.record_failure(IpAddr::from(std::net::Ipv4Addr::from(0xc0000200 + i)), NOW);
+        lim.record_failure(
+            "x",
+            IpAddr::from(std::net::Ipv4Addr::from(0xc0000200 + i)),
+            NOW,
+        );
+        assert!(lim.len() <= 8);
+    }
+    for i in 0..1000u32 {
+        lim.record_failure(&format!("u{i}"), "192.0.2.1".parse().unwrap(), NOW);
         assert!(lim.len() <= 8);
     }
     let a: IpAddr = "2001:db8:1::1".parse().unwrap();
     let b: IpAddr = "2001:db8:1::ffff".parse().unwrap();
-    let mut lim = LoginLimiter::new(2, 600, 900, 8);
-    lim.record_failure(a, NOW);
-    lim.record_failure(b, NOW);
-    assert!(lim.is_locked(a, NOW));
-    assert!(!lim.is_locked("2001:db8:2::1".parse().unwrap(), NOW));
-    // Failures outside the window do not accumulate.
-    let mut lim = LoginLimiter::new(2, 600, 900, 8);
-    lim.record_failure(a, NOW);
-    lim.record_failure(a, NOW + 600);
-    assert!(!lim.is_locked(a, NOW + 600));
+    let mut lim = LoginLimiter::new(policy);
+    lim.record_failure("x", a, NOW);
+    lim.record_failure("x", b, NOW);
+    assert!(lim.blocked_for("x", a, NOW).is_some());
+    assert!(
+        lim.blocked_for("x", "2001:db8:2::1".parse().unwrap(), NOW)
+            .is_none()
+    );
+}
+
+/// Issue 12: 256 idle connections from one address filled the global cap. Now one source
+/// gets `max_per_source` slots, and a full table sheds its oldest connection that has not
+/// logged in instead of refusing the newcomer.
+#[test]
+fn connection_table_caps_per_source_and_sheds_oldest_unauthenticated() {
+    let mut c = ConnTable::new(ConnLimits {
+        max_total: 4,
+        max_per_source: 2,
+    });
+    let a: IpAddr = "203.0.113.1".parse().unwrap();
+    let b: IpAddr = "203.0.113.2".parse().unwrap();
+    let gw: IpAddr = "198.51.100.2".parse().unwrap();
+    let id = |x: Admission| match x {
+        Admission::Admit { id, shed } => (id, shed),
+        other => panic!("{other:?}"),
+    };
+    let (a0, _) = id(c.admit(a));
+    let (a1, _) = id(c.admit(a));
+    assert_eq!(c.admit(a), Admission::SourceFull);
+    let (b0, _) = id(c.admit(b));
+    let (g0, _) = id(c.admit(gw));
+    c.set_authenticated(g0);
+    assert_eq!(c.len(), 4);
+    // Full: the newcomer is admitted, the oldest unauthenticated (a0) is shed.
+    let (g1, shed) = id(c.admit(gw));
+    assert_eq!(shed, Some(a0));
+    assert_eq!(c.from_source(a), 1);
+    c.set_authenticated(g1);
+    let (_, shed) = id(c.admit(b));
+    assert_eq!(shed, Some(a1));
+    let (_, shed) = id(c.admit(a));
+    assert_eq!(shed, Some(b0));
+    assert_eq!(c.len(), 4);
+    // All slots but the logged-in ones churn; two logged-in slots are never shed.
+    c.close(g0);
+    c.close(g1);
+    c.close(g1);
+    assert_eq!(c.len(), 2);
+    let mut only_logged_in = ConnTable::new(ConnLimits {
+        max_total: 1,
+        max_per_source: 1,
+    });
+    let (x, _) = id(only_logged_in.admit(a));
+    only_logged_in.set_authenticated(x);
+    assert_eq!(only_logged_in.admit(b), Admission::Full);
+    // IPv6 sources count by /64.
+    let mut v6 = ConnTable::new(ConnLimits {
+        max_total: 10,
+        max_per_source: 1,
+    });
+    id(v6.admit("2001:db8:5::1".parse().unwrap()));
+    assert_eq!(
+        v6.admit("2001:db8:5::2".parse().unwrap()),
+        Admission::SourceFull
+    );
+    id(v6.admit("2001:db8:6::1".parse().unwrap()));
 }
 
 #[test]

@@ -2,4 +2,6 @@
 
 pub mod table;
 
-pub use table::{InAction, OutAction, PopDrop, PopStatus, PopTable, TunnelState, TunnelStatus};
+pub use table::{
+    InAction, OutAction, PopDrop, PopStatus, PopTable, TicCounters, TunnelState, TunnelStatus,
+};

@@ -266,6 +266,29 @@ pub struct TunnelStatus {
     pub drops: std::collections::BTreeMap<String, u64>,
 }
 
+/// Counters of the TIC server, filled in by the broker's IO shell for `broker status`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TicCounters {
+    /// Successful logins.
+    pub logins_ok: u64,
+    /// Failed logins (bad password, unknown user or throttled).
+    pub logins_failed: u64,
+    /// Of those, refused without a password check because the (user, source) pair was in
+    /// back-off.
+    pub logins_throttled: u64,
+    /// Connections accepted.
+    pub connections: u64,
+    /// Connections refused because their source already had its maximum.
+    pub refused_per_source: u64,
+    /// Connections refused because every slot was held by a logged-in connection.
+    pub refused_full: u64,
+    /// Connections closed to make room (oldest not logged in) when the server was full.
+    pub shed: u64,
+    /// Connections closed for want of a complete command within the idle timeout.
+    pub idle_closed: u64,
+}
+
 /// A snapshot of the whole PoP for `broker status`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PopStatus {
@@ -275,6 +298,9 @@ pub struct PopStatus {
     pub tunnels: Vec<TunnelStatus>,
     /// Drops not attributable to a tunnel (unknown identity, malformed datagrams).
     pub global_drops: std::collections::BTreeMap<String, u64>,
+    /// TIC server counters (logins, connection limits).
+    #[serde(default)]
+    pub tic: TicCounters,
 }
 
 /// The PoP's tunnel table.
@@ -643,6 +669,7 @@ impl PopTable {
                 })
                 .collect(),
             global_drops: map(&self.global_drops),
+            tic: TicCounters::default(),
         }
     }
 }
