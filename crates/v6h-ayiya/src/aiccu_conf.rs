@@ -192,6 +192,34 @@ impl AiccuConfig {
         }
     }
 
+    /// The bytes of an aiccu.conf as text; the first byte that is not UTF-8 is an error at its
+    /// `path:line:col`.
+    pub fn decode(path: &str, bytes: Vec<u8>) -> Result<String, ConfError> {
+        String::from_utf8(bytes).map_err(|e| {
+            let bytes = e.as_bytes();
+            let at = e.utf8_error().valid_up_to();
+            let before = bytes.get(..at).unwrap_or_default();
+            let line_start = before
+                .iter()
+                .rposition(|b| *b == b'\n')
+                .map_or(0, |i| i + 1);
+            let col = String::from_utf8_lossy(before.get(line_start..).unwrap_or_default())
+                .chars()
+                .count()
+                + 1;
+            ConfError {
+                path: path.to_string(),
+                line: before.iter().filter(|b| **b == b'\n').count() + 1,
+                col,
+                key: None,
+                message: format!(
+                    "invalid UTF-8 (byte 0x{:02X}); the file must be UTF-8 text",
+                    bytes.get(at).copied().unwrap_or(0)
+                ),
+            }
+        })
+    }
+
     /// Parses the text of an aiccu.conf; `path` only labels messages. `username` and
     /// `password` are required.
     pub fn parse(path: &str, text: &str) -> Result<(AiccuConfig, Vec<Warning>), ConfError> {

@@ -164,11 +164,13 @@ pub enum Source {
 impl GatewayConfig {
     /// Loads and checks `path`.
     pub fn load(path: &Path) -> Result<GatewayConfig, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.display().to_string(),
+        let name = path.display().to_string();
+        let bytes = std::fs::read(path).map_err(|source| ConfigError::Read {
+            path: name.clone(),
             source,
         })?;
-        let mut config = Self::parse(&path.display().to_string(), &text)?;
+        let text = decode_utf8(&name, bytes)?;
+        let mut config = Self::parse(&name, &text)?;
         let base = path.parent().unwrap_or(Path::new("."));
         for p in [
             config.tunnel.aiccu_conf.as_mut(),
@@ -447,6 +449,32 @@ impl GatewayConfig {
     }
 }
 
+/// `bytes` as text, or a [`ConfigError::Syntax`] at the first byte that is not UTF-8.
+pub fn decode_utf8(path: &str, bytes: Vec<u8>) -> Result<String, ConfigError> {
+    String::from_utf8(bytes).map_err(|e| {
+        let bytes = e.as_bytes();
+        let at = e.utf8_error().valid_up_to();
+        let before = bytes.get(..at).unwrap_or_default();
+        let line_start = before
+            .iter()
+            .rposition(|b| *b == b'\n')
+            .map_or(0, |i| i + 1);
+        let col = String::from_utf8_lossy(before.get(line_start..).unwrap_or_default())
+            .chars()
+            .count()
+            + 1;
+        ConfigError::Syntax {
+            path: path.to_string(),
+            line: before.iter().filter(|b| **b == b'\n').count() + 1,
+            col,
+            message: format!(
+                "invalid UTF-8 (byte 0x{:02X}); the file must be UTF-8 text",
+                bytes.get(at).copied().unwrap_or(0)
+            ),
+        }
+    })
+}
+
 /// Checks that `p` is a /64 without host bits, as SLAAC needs.
 fn check_lan_prefix(p: &str) -> Result<(), String> {
     let (prefix, len) = parse_prefix(p)
@@ -561,6 +589,25 @@ router_lifetime = 90
 [forwarding]
 persist = true
 "#;
+
+    #[test]
+    fn non_utf8_is_reported_once_at_its_position() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("gateway.toml");
+        std::fs::write(&p, b"[tunnel]\nserver = \"tic\xe9.example\"\n").unwrap();
+        let e = GatewayConfig::load(&p).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            format!(
+                "{}:2:14: invalid UTF-8 (byte 0xE9); the file must be UTF-8 text",
+                p.display()
+            )
+        );
+        // Columns count characters: a valid multi-byte character before the bad byte is one.
+        let e = decode_utf8("g.toml", "x = \"é".bytes().chain([0xff]).collect()).unwrap_err();
+        assert!(e.to_string().starts_with("g.toml:1:7: "), "{e}");
+        assert_eq!(decode_utf8("g.toml", b"ok".to_vec()).unwrap(), "ok");
+    }
 
     #[test]
     fn file_references_resolve_against_the_config_directory() {

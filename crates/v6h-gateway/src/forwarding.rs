@@ -45,6 +45,15 @@ pub fn enable(root: &Path) -> std::io::Result<String> {
     Ok(before)
 }
 
+/// Sets forwarding back to `value` (as returned by [`enable`]) under `root`.
+pub fn restore(root: &Path, value: &str) -> std::io::Result<()> {
+    let path = proc_path(root, FORWARDING_KEY);
+    if std::fs::read_to_string(&path)?.trim() != value.trim() {
+        std::fs::write(&path, format!("{}\n", value.trim()))?;
+    }
+    Ok(())
+}
+
 /// Writes the persistent drop-in under `root` and returns its path.
 pub fn persist(root: &Path) -> std::io::Result<PathBuf> {
     let path = root.join(DROP_IN);
@@ -68,6 +77,9 @@ mod tests {
         assert_eq!(enable(root.path()).unwrap(), "0");
         assert_eq!(std::fs::read_to_string(&key).unwrap(), "1\n");
         assert_eq!(enable(root.path()).unwrap(), "1");
+        restore(root.path(), "0").unwrap();
+        assert_eq!(std::fs::read_to_string(&key).unwrap(), "0\n");
+        enable(root.path()).unwrap();
         let p = persist(root.path()).unwrap();
         let text = std::fs::read_to_string(p).unwrap();
         assert!(text.ends_with("net.ipv6.conf.all.forwarding = 1\n"));

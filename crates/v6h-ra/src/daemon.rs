@@ -24,7 +24,9 @@ use thiserror::Error;
 use tokio::signal::unix::{SignalKind, signal};
 use tracing::{debug, error, info, warn};
 use v6h_net::addr::{AddrControl, AddrMonitor};
+use v6h_net::gated_log;
 use v6h_net::icmp6::Icmp6Socket;
+use v6h_net::loggate::LogGate;
 
 /// Errors that stop the daemon.
 #[derive(Debug, Error)]
@@ -44,7 +46,7 @@ pub enum DaemonError {
     /// Netlink setup failed.
     #[error(transparent)]
     Netlink(#[from] v6h_net::addr::AddrError),
-    /// Signal handler setup or PID file I/O failed.
+    /// Signal handler setup or detaching failed.
     #[error("{what}: {source}")]
     Io {
         /// What was being done.
@@ -70,6 +72,9 @@ pub struct Options {
     /// router lifetime 0 like with forwarding off (radvd.md §10: no default route without
     /// upstream). `None`: upstream is not watched.
     pub upstream: Option<tokio::sync::watch::Receiver<bool>>,
+    /// Set to `true` to stop like SIGTERM (final RAs, then return): an embedding program
+    /// that gives up after the daemon started (e.g. `v6home gateway` rolling back) uses it.
+    pub stop: Option<tokio::sync::watch::Receiver<bool>>,
 }
 
 /// Loads radvd.conf, or the TOML form when the file name ends in `.toml`; refuses a
@@ -85,14 +90,22 @@ pub fn load(path: &Path) -> Result<Loaded, DaemonError> {
         return Err(DaemonError::WorldWritable(name));
     }
     if path.extension().is_some_and(|e| e == "toml") {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
-            path: name.clone(),
-            source,
-        })?;
+        let text = config::read_text(path)?;
         Ok(config::from_toml(&name, &text)?)
     } else {
         Ok(config::load_file(path)?)
     }
+}
+
+/// Fails when an interface with IgnoreIfMissing off does not exist (before any socket is
+/// opened, so a daemon can check it before detaching).
+pub fn check_interfaces(cfg: &Config) -> Result<(), DaemonError> {
+    for i in &cfg.interfaces {
+        if !i.ignore_if_missing && sysfs_u32(&i.name, "ifindex").is_none() {
+            return Err(DaemonError::MissingInterface(i.name.clone()));
+        }
+    }
+    Ok(())
 }
 
 /// Checks that need the live interface (radvd's runtime `check_iface`), for `-c`.
@@ -321,11 +334,7 @@ pub async fn run(opts: Options, stats: Stats) -> Result<(), DaemonError> {
     for w in &loaded.warnings {
         warn!("{w}");
     }
-    for i in &loaded.config.interfaces {
-        if !i.ignore_if_missing && sysfs_u32(&i.name, "ifindex").is_none() {
-            return Err(DaemonError::MissingInterface(i.name.clone()));
-        }
-    }
+    check_interfaces(&loaded.config)?;
     let sock = Icmp6Socket::open(&[ICMPV6_ROUTER_SOLICIT, ICMPV6_ROUTER_ADVERT])?;
     let nl = AddrControl::new()?;
     let mut monitor = AddrMonitor::new()?;
@@ -348,6 +357,9 @@ pub async fn run(opts: Options, stats: Stats) -> Result<(), DaemonError> {
         ifaces.push(new_iface(i, &opts, now_ms(), seed));
     }
     let mut upstream = opts.upstream.clone();
+    let mut stop = opts.stop.clone();
+    // Per-packet errors and drops: at most one line a second each, with a count of the rest.
+    let mut gates = Gates::default();
     let mut shutting_down = false;
     let mut next_refresh: Millis = 0;
     let mut buf = vec![0u8; 65536];
@@ -377,7 +389,7 @@ pub async fn run(opts: Options, stats: Stats) -> Result<(), DaemonError> {
                         }
                     }
                     Err(e) => {
-                        warn!(iface = %name, dst = %t.dst, "sending RA failed: {e}");
+                        gated_log!(gates.send, Instant::now(), warn, iface = %name, dst = %t.dst, "sending RA failed: {e}");
                         if t.dst.is_multicast() {
                             f.sched.handle(now, Event::SendFailed);
                         }
@@ -405,6 +417,23 @@ pub async fn run(opts: Options, stats: Stats) -> Result<(), DaemonError> {
                         }
                     }
                     Notice::Finished => debug!(iface = %name, "interface finished"),
+                    Notice::Dropped {
+                        src,
+                        kind,
+                        hop_limit,
+                        reason,
+                    } => {
+                        let what = if kind == ICMPV6_ROUTER_SOLICIT {
+                            "RS"
+                        } else {
+                            "RA"
+                        };
+                        let gate = gates.drops.entry(reason).or_default();
+                        gated_log!(gate, Instant::now(), debug, iface = %name, %src, hop_limit, reason = reason.as_str(), "ignored {what}: {}", reason.describe());
+                    }
+                    Notice::RateLimited { src } => {
+                        gated_log!(gates.rate_limited, Instant::now(), debug, iface = %name, %src, "RS replies rate-limited: one multicast RA answers");
+                    }
                 }
             }
             let running = f.sched.state() == State::Running;
@@ -449,7 +478,7 @@ pub async fn run(opts: Options, stats: Stats) -> Result<(), DaemonError> {
                         f.sched.handle(now, Event::Received { src: meta.src, hop_limit: meta.hop_limit, bytes });
                     }
                 }
-                Err(e) => warn!("receive failed: {e}"),
+                Err(e) => gated_log!(gates.recv, Instant::now(), warn, "receive failed: {e}"),
             },
             _ = tokio::time::sleep(sleep) => {}
             _ = monitor.next() => { next_refresh = now_ms(); }
@@ -459,6 +488,14 @@ pub async fn run(opts: Options, stats: Stats) -> Result<(), DaemonError> {
                     upstream = None;
                 }
                 next_refresh = now_ms();
+            }
+            r = stop_requested(&mut stop) => {
+                // Asked once (or the sender is gone): stop watching.
+                stop = None;
+                if r.is_ok() && !shutting_down {
+                    info!("stop requested");
+                    shutdown(&mut ifaces, now_ms(), &mut shutting_down);
+                }
             }
             _ = hup.recv() => {
                 info!(config = %opts.config.display(), "SIGHUP: reloading");
@@ -491,6 +528,25 @@ async fn upstream_changed(
         Some(rx) => rx.changed().await,
         None => std::future::pending().await,
     }
+}
+
+/// Waits until a stop is requested (forever when nobody can ask).
+async fn stop_requested(
+    s: &mut Option<tokio::sync::watch::Receiver<bool>>,
+) -> Result<(), tokio::sync::watch::error::RecvError> {
+    match s {
+        Some(rx) => rx.wait_for(|stop| *stop).await.map(|_| ()),
+        None => std::future::pending().await,
+    }
+}
+
+/// Log gates of the per-packet lines.
+#[derive(Default)]
+struct Gates {
+    send: LogGate,
+    recv: LogGate,
+    rate_limited: LogGate,
+    drops: BTreeMap<crate::sched::DropReason, LogGate>,
 }
 
 fn shutdown(ifaces: &mut [Iface], now: Millis, shutting_down: &mut bool) {
@@ -576,29 +632,6 @@ async fn refresh(nl: &AddrControl, sock: &Icmp6Socket, f: &mut Iface, now: Milli
     f.snap = snap;
 }
 
-/// Writes the PID file (`-p`); removed by [`PidFile`]'s drop.
-#[derive(Debug)]
-pub struct PidFile(PathBuf);
-
-impl PidFile {
-    /// Creates (or replaces) `path` with this process's PID.
-    pub fn create(path: &Path) -> Result<Self, DaemonError> {
-        std::fs::write(path, format!("{}\n", std::process::id())).map_err(|source| {
-            DaemonError::Io {
-                what: format!("writing PID file {}", path.display()),
-                source,
-            }
-        })?;
-        Ok(PidFile(path.to_path_buf()))
-    }
-}
-
-impl Drop for PidFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
-
 /// Detaches into the background (radvd without `-n`). Call before starting any runtime.
 pub fn daemonize() -> Result<(), DaemonError> {
     nix::unistd::daemon(false, false).map_err(|e| DaemonError::Io {
@@ -618,6 +651,7 @@ mod tests {
             forwarding_check: true,
             debug: 0,
             upstream: None,
+            stop: None,
         }
     }
 
@@ -713,6 +747,23 @@ mod tests {
         assert!(load(&p).is_ok());
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o666)).unwrap();
         assert!(matches!(load(&p), Err(DaemonError::WorldWritable(_))));
+    }
+
+    #[test]
+    fn non_utf8_config_is_reported_once_at_its_position() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["radvd.conf", "ra.toml"] {
+            let p = dir.path().join(name);
+            std::fs::write(&p, b"interface eth0 {\n  AdvSendAdvert on; # caf\xe9\n};\n").unwrap();
+            let e = load(&p).unwrap_err().to_string();
+            assert_eq!(
+                e,
+                format!(
+                    "{}:2:26: invalid UTF-8 (byte 0xE9); the file must be UTF-8 text",
+                    p.display()
+                )
+            );
+        }
     }
 
     #[test]

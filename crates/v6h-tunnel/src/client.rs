@@ -78,11 +78,12 @@ fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> ClientError {
 /// Loads aiccu.conf, or TOML with the same keys when the name ends in `.toml`.
 /// Warnings (ignored keys, prefix matches) are logged.
 pub fn load_config(path: &Path) -> Result<AiccuConfig, ClientError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ClientError::Read {
+    let bytes = std::fs::read(path).map_err(|source| ClientError::Read {
         path: path.to_path_buf(),
         source,
     })?;
     let name = path.display().to_string();
+    let text = AiccuConfig::decode(&name, bytes).map_err(|e| ClientError::Config(e.to_string()))?;
     let text = if path.extension().is_some_and(|e| e == "toml") {
         toml_to_aiccu(&name, &text)?
     } else {

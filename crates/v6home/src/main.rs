@@ -49,12 +49,41 @@ enum Command {
 }
 
 fn main() {
+    exit_cleanly_on_stdout_errors();
     let cli = Cli::parse();
     cmd::init_logging(cli.log_format, &cli.log_level);
     if let Err(e) = dispatch(cli.command) {
-        eprintln!("v6home: error: {e:#}");
+        eprintln!("v6home: error: {}", cmd::anyhow_text(&e));
         std::process::exit(1);
     }
+}
+
+/// The text std's `print!`/`println!` panic with when stdout cannot be written.
+const STDOUT_PANIC: &str = "failed printing to stdout: ";
+
+/// Makes a failed write to stdout end the process cleanly instead of with a panic and a
+/// backtrace, for every command at once: `v6home … | head` closing the pipe exits 0 quietly
+/// (as ripgrep and friends do); any other stdout error (a full disk) is one error line and
+/// exit 1. Every other panic keeps the default report.
+fn exit_cleanly_on_stdout_errors() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let text = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied());
+        match text.and_then(|t| t.strip_prefix(STDOUT_PANIC)) {
+            Some(reason) if reason.contains("Broken pipe") || reason.contains("os error 32") => {
+                std::process::exit(0)
+            }
+            Some(reason) => {
+                eprintln!("v6home: error: writing to stdout: {reason}");
+                std::process::exit(1)
+            }
+            None => default(info),
+        }
+    }));
 }
 
 fn dispatch(command: Command) -> anyhow::Result<()> {

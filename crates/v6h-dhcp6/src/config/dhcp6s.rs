@@ -128,7 +128,7 @@ fn loc(file: &Path, src: &str, offset: usize) -> Location {
 
 /// Parses a `dhcp6s.conf` file (following includes) and validates the result.
 pub fn parse_file(path: &Path) -> Result<(Config, Vec<Warning>), ConfigError> {
-    let mut loader = |p: &Path| std::fs::read_to_string(p);
+    let mut loader = |p: &Path| super::read_utf8(p);
     parse_with(path, &mut loader)
 }
 
@@ -353,10 +353,7 @@ impl<'a> Cur<'a, '_> {
 
 impl Builder<'_> {
     fn file(&mut self, path: &Path, depth: usize) -> Result<(), ConfigError> {
-        let src = (self.loader)(path).map_err(|error| ConfigError::Io {
-            path: path.to_owned(),
-            error,
-        })?;
+        let src = (self.loader)(path).map_err(|error| super::read_error(path, error))?;
         let toks = lex(path, &src)?;
         let mut c = Cur {
             file: path,

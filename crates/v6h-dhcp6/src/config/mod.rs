@@ -66,6 +66,59 @@ impl fmt::Display for Location {
     }
 }
 
+/// A file that is not UTF-8: where its first invalid byte is.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("invalid UTF-8 (byte 0x{byte:02X}); the file must be UTF-8 text")]
+pub struct NotUtf8 {
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column, in characters.
+    pub col: usize,
+    /// The first invalid byte.
+    pub byte: u8,
+}
+
+/// Reads a configuration file as text; a byte that is not UTF-8 is an `InvalidData` error
+/// carrying its position ([`NotUtf8`]).
+pub fn read_utf8(path: &Path) -> std::io::Result<String> {
+    let bytes = std::fs::read(path)?;
+    String::from_utf8(bytes).map_err(|e| {
+        let bytes = e.as_bytes();
+        let at = e.utf8_error().valid_up_to();
+        let before = bytes.get(..at).unwrap_or_default();
+        let line_start = before
+            .iter()
+            .rposition(|b| *b == b'\n')
+            .map_or(0, |i| i + 1);
+        let col = String::from_utf8_lossy(before.get(line_start..).unwrap_or_default())
+            .chars()
+            .count()
+            + 1;
+        let line = before.iter().filter(|b| **b == b'\n').count() + 1;
+        let byte = bytes.get(at).copied().unwrap_or(0);
+        std::io::Error::new(std::io::ErrorKind::InvalidData, NotUtf8 { line, col, byte })
+    })
+}
+
+/// The [`ConfigError`] for a failed read of `path`: `file:line:col` for text that is not
+/// UTF-8, [`ConfigError::Io`] otherwise.
+pub fn read_error(path: &Path, error: std::io::Error) -> ConfigError {
+    match error.get_ref().and_then(|e| e.downcast_ref::<NotUtf8>()) {
+        Some(n) => ConfigError::At {
+            loc: Location {
+                file: path.to_owned(),
+                line: n.line,
+                col: n.col,
+            },
+            msg: n.to_string(),
+        },
+        None => ConfigError::Io {
+            path: path.to_owned(),
+            error,
+        },
+    }
+}
+
 /// A configuration error; the configuration is not used.
 #[derive(Debug, Error)]
 pub enum ConfigError {
@@ -524,10 +577,7 @@ impl Config {
     /// The result is validated; the warnings are returned with it.
     pub fn load(path: &Path) -> Result<(Config, Vec<Warning>), ConfigError> {
         if path.extension().is_some_and(|e| e == "toml") {
-            let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Io {
-                path: path.to_owned(),
-                error,
-            })?;
+            let text = read_utf8(path).map_err(|error| read_error(path, error))?;
             let cfg = Config::from_toml(path, &text)?;
             let warnings = cfg.validate()?;
             Ok((cfg, warnings))

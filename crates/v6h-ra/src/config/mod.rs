@@ -247,11 +247,46 @@ pub fn check_toml(path: &str, text: &str) -> Checked {
 /// Read, parse and validate a radvd.conf file.
 pub fn load_file(path: &Path) -> Result<Loaded, ConfigError> {
     let name = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+    let text = read_text(path)?;
+    parse_str(&name, &text)
+}
+
+/// Reads a configuration file as UTF-8 text; the first byte that is not UTF-8 is an
+/// [`ConfigError::Invalid`] at its `file:line:col`.
+pub fn read_text(path: &Path) -> Result<String, ConfigError> {
+    let name = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|source| ConfigError::Io {
         path: name.clone(),
         source,
     })?;
-    parse_str(&name, &text)
+    decode_utf8(&name, bytes)
+}
+
+/// `bytes` as text, or the position of the first byte that is not UTF-8.
+pub fn decode_utf8(name: &str, bytes: Vec<u8>) -> Result<String, ConfigError> {
+    String::from_utf8(bytes).map_err(|e| {
+        let bytes = e.as_bytes();
+        let at = e.utf8_error().valid_up_to();
+        let before = bytes.get(..at).unwrap_or_default();
+        let line_start = before
+            .iter()
+            .rposition(|b| *b == b'\n')
+            .map_or(0, |i| i + 1);
+        let col = String::from_utf8_lossy(before.get(line_start..).unwrap_or_default())
+            .chars()
+            .count()
+            + 1;
+        let line = before.iter().filter(|b| **b == b'\n').count() + 1;
+        ConfigError::Invalid {
+            path: name.to_string(),
+            line: u32::try_from(line).unwrap_or(u32::MAX),
+            col: u32::try_from(col).unwrap_or(u32::MAX),
+            message: format!(
+                "invalid UTF-8 (byte 0x{:02X}); the file must be UTF-8 text",
+                bytes.get(at).copied().unwrap_or(0)
+            ),
+        }
+    })
 }
 
 /// Parse and validate the native TOML form (as written by [`Config::to_toml`]).

@@ -116,6 +116,40 @@ pub enum DropReason {
     OtherType,
 }
 
+impl DropReason {
+    /// A short snake_case name (metrics labels, logs).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DropReason::HopLimit => "hop_limit",
+            DropReason::Source => "source",
+            DropReason::Malformed => "malformed",
+            DropReason::SllaoFromUnspecified => "sllao_from_unspecified",
+            DropReason::NotReady => "not_ready",
+            DropReason::NotClient => "not_client",
+            DropReason::RateLimited => "rate_limited",
+            DropReason::UnicastOnlyUnspecified => "unicast_only_unspecified",
+            DropReason::Own => "own",
+            DropReason::OtherType => "other_type",
+        }
+    }
+
+    /// What the reason means, for a log line.
+    pub fn describe(self) -> &'static str {
+        match self {
+            DropReason::HopLimit => "invalid hop limit (must be 255)",
+            DropReason::Source => "source is not link-local",
+            DropReason::Malformed => "malformed",
+            DropReason::SllaoFromUnspecified => "source link-layer option from ::",
+            DropReason::NotReady => "not advertising yet",
+            DropReason::NotClient => "sender is not a listed client",
+            DropReason::RateLimited => "unicast replies rate-limited",
+            DropReason::UnicastOnlyUnspecified => "UnicastOnly and the RS came from ::",
+            DropReason::Own => "our own RA",
+            DropReason::OtherType => "neither RS nor RA",
+        }
+    }
+}
+
 /// Counters for a metrics endpoint.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Counters {
@@ -131,6 +165,9 @@ pub struct Counters {
     pub ra_received: u64,
     /// Ignored packets by reason.
     pub drops: BTreeMap<DropReason, u64>,
+    /// RSs the unicast-reply token bucket refused (answered by one multicast RA instead, or
+    /// dropped with [`DropReason::RateLimited`] when no multicast reply is allowed).
+    pub rs_rate_limited: u64,
     /// Inconsistencies found in other routers' RAs.
     pub inconsistencies: u64,
     /// Options left out because they exceed the RA budget.
@@ -155,6 +192,24 @@ pub enum Notice {
     Forwarding(bool),
     /// All final RAs are out (or none were needed); the interface is done.
     Finished,
+    /// An RS or RA was ignored (not for packets of other ICMPv6 types).
+    Dropped {
+        /// Its source address.
+        src: Ipv6Addr,
+        /// Its ICMPv6 type (133 RS, 134 RA).
+        kind: u8,
+        /// Its IPv6 hop limit.
+        hop_limit: u8,
+        /// Why it was ignored.
+        reason: DropReason,
+    },
+    /// An RS's unicast reply was refused by the rate limit; one multicast RA answers instead
+    /// (when no multicast reply is allowed, [`Notice::Dropped`] with
+    /// [`DropReason::RateLimited`] is reported).
+    RateLimited {
+        /// The soliciting host.
+        src: Ipv6Addr,
+    },
 }
 
 /// Lifecycle state.
@@ -555,18 +610,41 @@ impl<R: rand::Rng> Scheduler<R> {
         if kind != crate::wire::ICMPV6_ROUTER_SOLICIT && kind != crate::wire::ICMPV6_ROUTER_ADVERT {
             return self.drop(DropReason::OtherType);
         }
+        if let Err(reason) = self.on_nd(now, src, hop_limit, kind, bytes) {
+            self.drop(reason);
+            // Own RAs come back on every send: counted, not reported.
+            if reason != DropReason::Own {
+                self.notices.push_back(Notice::Dropped {
+                    src,
+                    kind,
+                    hop_limit,
+                    reason,
+                });
+            }
+        }
+    }
+
+    /// An RS or RA; `Err` says why it is ignored.
+    fn on_nd(
+        &mut self,
+        now: Millis,
+        src: Ipv6Addr,
+        hop_limit: u8,
+        kind: u8,
+        bytes: &[u8],
+    ) -> Result<(), DropReason> {
         if hop_limit != 255 {
-            return self.drop(DropReason::HopLimit);
+            return Err(DropReason::HopLimit);
         }
         if kind == crate::wire::ICMPV6_ROUTER_ADVERT {
             if !is_link_local(&src) {
-                return self.drop(DropReason::Source);
+                return Err(DropReason::Source);
             }
             if Some(src) == self.source {
-                return self.drop(DropReason::Own);
+                return Err(DropReason::Own);
             }
             let Ok(ra) = RaRepr::parse(bytes) else {
-                return self.drop(DropReason::Malformed);
+                return Err(DropReason::Malformed);
             };
             self.counters.ra_received += 1;
             if ra
@@ -574,7 +652,7 @@ impl<R: rand::Rng> Scheduler<R> {
                 .iter()
                 .any(|o| matches!(o.kind(), option_type::TLLA | option_type::REDIRECTED))
             {
-                return self.drop(DropReason::Malformed);
+                return Err(DropReason::Malformed);
             }
             let mut ctx = self.ctx.clone();
             ctx.decrement_elapsed =
@@ -584,30 +662,30 @@ impl<R: rand::Rng> Scheduler<R> {
                 self.notices
                     .push_back(Notice::Inconsistent { peer: src, what });
             }
-            return;
+            return Ok(());
         }
         // Router Solicitation.
         if !(src.is_unspecified() || is_link_local(&src)) {
-            return self.drop(DropReason::Source);
+            return Err(DropReason::Source);
         }
         let Ok(rs) = RsPacket::new_checked(bytes) else {
-            return self.drop(DropReason::Malformed);
+            return Err(DropReason::Malformed);
         };
         if src.is_unspecified() && rs.source_link_addr().is_some() {
-            return self.drop(DropReason::SllaoFromUnspecified);
+            return Err(DropReason::SllaoFromUnspecified);
         }
         self.counters.rs_received += 1;
         if self.state != State::Running {
-            return self.drop(DropReason::NotReady);
+            return Err(DropReason::NotReady);
         }
         let listed = if self.iface.clients.is_empty() {
             true
         } else {
             match self.iface.clients.iter().find(|c| c.address == src) {
-                Some(c) if c.excluded => return self.drop(DropReason::NotClient),
+                Some(c) if c.excluded => return Err(DropReason::NotClient),
                 Some(_) => true,
                 None if self.iface.unrestricted_unicast => false,
-                None => return self.drop(DropReason::NotClient),
+                None => return Err(DropReason::NotClient),
             }
         };
         let delay = self.rng.random_range(0..=MAX_RA_DELAY_TIME);
@@ -617,20 +695,22 @@ impl<R: rand::Rng> Scheduler<R> {
                 || !self.iface.clients.is_empty());
         if unicast {
             if self.pending_unicast.contains_key(&src) {
-                return; // coalesced with the reply already pending
+                return Ok(()); // coalesced with the reply already pending
             }
             self.refill_tokens(now);
             if self.tokens_milli >= 1000 || (listed && !self.iface.clients.is_empty()) {
                 self.tokens_milli = self.tokens_milli.saturating_sub(1000);
                 self.pending_unicast.insert(src, now + delay);
-                return;
+                return Ok(());
             }
+            self.counters.rs_rate_limited += 1;
             if self.periodic_disabled() || !self.iface.clients.is_empty() {
-                return self.drop(DropReason::RateLimited);
+                return Err(DropReason::RateLimited);
             }
+            self.notices.push_back(Notice::RateLimited { src });
             // Fall through: answer with one multicast RA.
         } else if self.iface.unicast_only {
-            return self.drop(DropReason::UnicastOnlyUnspecified);
+            return Err(DropReason::UnicastOnlyUnspecified);
         }
         // RFC 4861 §6.2.6 multicast reply.
         let min_delay = secs_to_ms(self.iface.min_delay_between_ras);
@@ -642,6 +722,7 @@ impl<R: rand::Rng> Scheduler<R> {
             Some(n) if n <= t => {} // an RA due earlier is the answer
             _ => self.next_multicast = Some(t),
         }
+        Ok(())
     }
 
     fn opts_at(&self, iface: &Interface, ctx: &LinkContext, now: Millis) -> Vec<NdOptionRepr> {

@@ -183,6 +183,18 @@ fn rs_flood_is_rate_limited() {
     assert!(!multicast.is_empty());
     let all_mc = multicast_times(&tx);
     assert!(all_mc.windows(2).all(|w| w[1] - w[0] >= 3_000));
+    // Every RS the bucket refused is counted and reported (the daemon logs them, gated).
+    let limited = s.counters().rs_rate_limited;
+    // (A unicast reply that a multicast RA overtakes is not sent, so `unicast` is a floor.)
+    assert!(limited <= 10_000 - unicast as u64, "rate-limited {limited}");
+    assert!(limited >= 9_800, "rate-limited {limited}");
+    let mut reported = 0;
+    while let Some(n) = s.poll_notice() {
+        if matches!(n, Notice::RateLimited { .. }) {
+            reported += 1;
+        }
+    }
+    assert_eq!(reported, limited);
 }
 
 #[test]
@@ -283,6 +295,39 @@ fn invalid_rs_and_ra_are_dropped_and_counted() {
     assert_eq!(d[&DropReason::SllaoFromUnspecified], 1);
     assert_eq!(d[&DropReason::Malformed], 2);
     assert_eq!(s.counters().rs_received, 0);
+    // Each drop is reported with its reason and hop limit, so the daemon can log it
+    // (radvd's "invalid hoplimit").
+    let dropped: Vec<(Ipv6Addr, u8, u8, DropReason)> = std::iter::from_fn(|| s.poll_notice())
+        .filter_map(|n| match n {
+            Notice::Dropped {
+                src,
+                kind,
+                hop_limit,
+                reason,
+            } => Some((src, kind, hop_limit, reason)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(dropped.len(), cases.len());
+    assert_eq!(
+        dropped[0],
+        (
+            host(1),
+            crate::wire::ICMPV6_ROUTER_SOLICIT,
+            64,
+            DropReason::HopLimit
+        )
+    );
+    for ((src, _, hl, reason), (csrc, chl, _, creason)) in dropped.iter().zip(&cases) {
+        assert_eq!((src, hl, reason), (csrc, chl, creason));
+    }
+}
+
+#[test]
+fn drop_reasons_have_stable_names() {
+    assert_eq!(DropReason::HopLimit.as_str(), "hop_limit");
+    assert_eq!(DropReason::RateLimited.as_str(), "rate_limited");
+    assert!(DropReason::HopLimit.describe().contains("hop limit"));
 }
 
 fn s_ra() -> Vec<u8> {

@@ -152,11 +152,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     Config::load(&opts.config_path)?;
     daemon::resolve_interfaces(&opts.interfaces)?;
+    // Locked for the daemon's life (see cmd/pidfile.rs); taken before detaching.
+    let mut _pid = args
+        .pid_file
+        .as_deref()
+        .map(super::pidfile::PidFile::acquire)
+        .transpose()?;
     if !args.foreground {
         daemon::daemonize()?;
     }
-    if let Some(p) = &args.pid_file {
-        daemon::write_pid_file(p)?;
+    if let Some(p) = _pid.as_mut() {
+        p.rewrite()?;
     }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

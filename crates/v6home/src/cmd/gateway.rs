@@ -78,6 +78,12 @@ struct Status {
     ra_multicast: u64,
     ra_unicast: u64,
     rs_received: u64,
+    #[serde(default)]
+    rs_rate_limited: u64,
+    #[serde(default)]
+    nd_dropped: u64,
+    #[serde(default)]
+    nd_dropped_hop_limit: u64,
     started_unix: u64,
     updated_unix: u64,
 }
@@ -93,7 +99,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if let Some(GatewayCommand::Status) = args.command {
         return print_status(&args.state_dir);
     }
+    // Every file is read and checked before the system is touched: a mistake is reported
+    // with its file:line:col and nothing changes.
     let config = GatewayConfig::load(&args.config)?;
+    preflight(&config)?;
+    std::fs::create_dir_all(&args.state_dir)
+        .with_context(|| format!("creating {}", args.state_dir.display()))?;
+    // One gateway per state directory (its generated configs, DUID, leases and status).
+    let _pid = super::pidfile::PidFile::acquire(&args.state_dir.join("gateway.pid"))?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -150,6 +163,10 @@ fn print_status(state_dir: &Path) -> anyhow::Result<()> {
         }
     );
     println!(
+        "           {} RS rate-limited; {} RS/RA ignored ({} for hop limit != 255)",
+        s.rs_rate_limited, s.nd_dropped, s.nd_dropped_hop_limit
+    );
+    println!(
         "  uptime   {} s, status updated {age} s ago",
         unix_now().saturating_sub(s.started_unix)
     );
@@ -167,6 +184,122 @@ fn materialise(source: &Source, dir: &Path, name: &str) -> anyhow::Result<PathBu
             Ok(path)
         }
     }
+}
+
+/// Reads and checks every configuration the gateway will use, the way each component's
+/// daemon will: aiccu.conf, radvd.conf, dhcp6s.conf (the user's files, or the text generated
+/// from inline settings) and the interfaces they name. Touches nothing.
+fn preflight(config: &GatewayConfig) -> anyhow::Result<()> {
+    match config.tunnel_source() {
+        Source::File(p) => {
+            v6h_tunnel::client::load_config(&p)?;
+        }
+        Source::Inline(text) => {
+            v6h_ayiya::aiccu_conf::AiccuConfig::parse("gateway.toml [tunnel]", &text)?;
+        }
+    }
+    let ra = match config.ra_source() {
+        Source::File(p) => v6h_ra::daemon::load(&p)?,
+        Source::Inline(text) => v6h_ra::config::parse_str("gateway.toml [ra]", &text)?,
+    };
+    v6h_ra::daemon::check_interfaces(&ra.config)?;
+    if let Some(source) = config.dhcp6_source() {
+        match source {
+            Source::File(p) => v6h_dhcp6::config::Config::load(&p)?,
+            Source::Inline(text) => {
+                v6h_dhcp6::config::dhcp6s::parse_str("gateway.toml [dhcp6]", &text)?
+            }
+        };
+    }
+    v6h_dhcp6::daemon::resolve_interfaces(std::slice::from_ref(&config.lan.interface))?;
+    Ok(())
+}
+
+/// The RA daemon's task.
+type RaTask = tokio::task::JoinHandle<Result<(), v6h_ra::daemon::DaemonError>>;
+
+/// What start-up changed, so that a failure can put it back: forwarding's old value, the
+/// sysctl.d drop-in, the router's LAN address, the tunnel and the RA daemon.
+#[derive(Default)]
+struct Undo {
+    forwarding: Option<String>,
+    drop_in: Option<PathBuf>,
+    lan_addr: Option<(String, Ipv6Addr)>,
+    tunnel: Option<Arc<v6h_tunnel::client::Running>>,
+    tunnel_if: Option<String>,
+    /// Tasks to stop (the beat task holds a handle on the tunnel).
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    ra: Option<(watch::Sender<bool>, RaTask)>,
+}
+
+impl Undo {
+    /// Undoes everything recorded, newest first; each step is logged, failures too.
+    async fn rollback(mut self) {
+        warn!("start-up failed: undoing what was changed");
+        self.stop_tasks().await;
+        if let Some((stop, task)) = self.ra.take() {
+            // Goodbye RAs: hosts may already have the prefix and the default route.
+            let _ = stop.send(true);
+            match tokio::time::timeout(Duration::from_secs(8), task).await {
+                Ok(Ok(Err(e))) => warn!("RA daemon: {e}"),
+                Err(_) => warn!("RA daemon did not finish its goodbye RAs in 8 s"),
+                _ => {}
+            }
+        }
+        if let Some((iface, addr)) = self.lan_addr.take() {
+            match remove_addr(&iface, addr).await {
+                Ok(()) => info!(%addr, %iface, "removed the LAN address"),
+                Err(e) => {
+                    warn!(%addr, %iface, "removing the LAN address: {}", super::anyhow_text(&e))
+                }
+            }
+        }
+        if let Some(running) = self.tunnel.take() {
+            match Arc::try_unwrap(running) {
+                Ok(running) => {
+                    if let Err(e) = running.stop().await {
+                        warn!("taking the tunnel down: {}", super::error_text(&e));
+                    }
+                }
+                Err(_) => warn!("tunnel still referenced"),
+            }
+            // The TUN interface is not persistent: it goes when the process closes it.
+            if let Some(ifname) = &self.tunnel_if {
+                info!(iface = %ifname, "tunnel interface removed with the process");
+            }
+        }
+        if let Some(p) = self.drop_in.take() {
+            match std::fs::remove_file(&p) {
+                Ok(()) => info!(path = %p.display(), "removed the forwarding drop-in"),
+                Err(e) => warn!(path = %p.display(), "removing the forwarding drop-in: {e}"),
+            }
+        }
+        if let Some(before) = self.forwarding.take() {
+            match v6h_gateway::forwarding::restore(Path::new("/"), &before) {
+                Ok(()) => info!(value = %before, "IPv6 forwarding restored"),
+                Err(e) => warn!("restoring IPv6 forwarding to {before}: {e}"),
+            }
+        }
+    }
+}
+
+impl Undo {
+    /// Stops the helper tasks and waits until they have dropped what they hold.
+    async fn stop_tasks(&mut self) {
+        for t in self.tasks.drain(..) {
+            t.abort();
+            let _ = t.await;
+        }
+    }
+}
+
+/// Removes `addr/64` from `iface`.
+async fn remove_addr(iface: &str, addr: Ipv6Addr) -> anyhow::Result<()> {
+    let nl = v6h_net::netlink::Netlink::new()?;
+    let index = nl.link_index(iface).await?;
+    let ctl = v6h_net::addr::AddrControl::new()?;
+    ctl.del(index, addr, 64).await?;
+    Ok(())
 }
 
 /// Shared live state for status and metrics.
@@ -246,6 +379,7 @@ impl v6h_gateway::metrics::Source for GatewayMetrics {
         ];
         let mut ra_sent = Vec::new();
         let mut rs = Vec::new();
+        let mut rs_limited = Vec::new();
         let mut ra_drops = Vec::new();
         for (ifname, (_, c)) in self.ra.get() {
             let l = |k: &str, v: &str| {
@@ -261,8 +395,12 @@ impl v6h_gateway::metrics::Source for GatewayMetrics {
                 vec![("interface".to_string(), ifname.clone())],
                 c.rs_received as f64,
             ));
+            rs_limited.push((
+                vec![("interface".to_string(), ifname.clone())],
+                c.rs_rate_limited as f64,
+            ));
             for (reason, n) in &c.drops {
-                ra_drops.push((l("reason", &format!("{reason:?}")), *n as f64));
+                ra_drops.push((l("reason", reason.as_str()), *n as f64));
             }
         }
         out.push(Family {
@@ -278,6 +416,12 @@ impl v6h_gateway::metrics::Source for GatewayMetrics {
             samples: rs,
         });
         out.push(Family {
+            name: "rs_rate_limited",
+            help: "Router solicitations whose unicast reply the rate limit refused.",
+            kind: Kind::Counter,
+            samples: rs_limited,
+        });
+        out.push(Family {
             name: "ra_drops",
             help: "ICMPv6 ND packets ignored by the RA daemon, by reason.",
             kind: Kind::Counter,
@@ -287,19 +431,35 @@ impl v6h_gateway::metrics::Source for GatewayMetrics {
     }
 }
 
-async fn serve(args: Args, mut config: GatewayConfig) -> anyhow::Result<()> {
+async fn serve(args: Args, config: GatewayConfig) -> anyhow::Result<()> {
+    let mut undo = Undo::default();
+    match serve_inner(args, config, &mut undo).await {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            undo.rollback().await;
+            Err(e)
+        }
+    }
+}
+
+async fn serve_inner(args: Args, mut config: GatewayConfig, undo: &mut Undo) -> anyhow::Result<()> {
     let started = Instant::now();
     let state_dir = args.state_dir.clone();
-    std::fs::create_dir_all(&state_dir)
-        .with_context(|| format!("creating {}", state_dir.display()))?;
     let notifier = Notifier::from_env().context("opening $NOTIFY_SOCKET")?;
 
     // 1. Forwarding.
     let before = v6h_gateway::forwarding::enable(Path::new("/"))
         .context("turning on IPv6 forwarding (net.ipv6.conf.all.forwarding)")?;
+    undo.forwarding = Some(before.clone());
     info!(previous = %before, "IPv6 forwarding on");
     if args.persist || config.forwarding.persist {
+        let existed = Path::new("/")
+            .join(v6h_gateway::forwarding::DROP_IN)
+            .exists();
         let p = v6h_gateway::forwarding::persist(Path::new("/"))?;
+        if !existed {
+            undo.drop_in = Some(p.clone());
+        }
         info!(path = %p.display(), "forwarding persisted");
     }
 
@@ -313,10 +473,12 @@ async fn serve(args: Args, mut config: GatewayConfig) -> anyhow::Result<()> {
             aiccu.username
         );
     };
+    let tunnel_if = aiccu.ipv6_interface.clone();
+    undo.tunnel_if = Some(tunnel_if.clone());
     let running = v6h_tunnel::client::start(&aiccu, tunnel_info, true).await?;
     let info = running.info().clone();
-    let tunnel_if = aiccu.ipv6_interface.clone();
     let running = Arc::new(running);
+    undo.tunnel = Some(Arc::clone(&running));
     info!(tunnel = %info.id, "tunnel up after {} ms", started.elapsed().as_millis());
 
     // 2. The LAN prefix (from [lan], or the tunnel's routed subnet) and the router's own
@@ -326,11 +488,19 @@ async fn serve(args: Args, mut config: GatewayConfig) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("{}: {e}", args.config.display()))?;
     let (prefix, lan_addr) = config.lan_address();
     let nl = v6h_net::netlink::Netlink::new()?;
+    let had_addr = nl
+        .addrs6(Some(&config.lan.interface))
+        .await?
+        .iter()
+        .any(|a| a.addr == lan_addr);
     v6h_net::netlink::ignore_exists(
         nl.add_addr6(&config.lan.interface, lan_addr, 64, true)
             .await,
     )
     .with_context(|| format!("adding {lan_addr}/64 to {}", config.lan.interface))?;
+    if !had_addr {
+        undo.lan_addr = Some((config.lan.interface.clone(), lan_addr));
+    }
     info!(%prefix, %lan_addr, iface = %config.lan.interface, "LAN address");
 
     let live = Arc::new(Live::default());
@@ -371,7 +541,10 @@ async fn serve(args: Args, mut config: GatewayConfig) -> anyhow::Result<()> {
             }
         })
     };
-    let prober = spawn_prober(
+    undo.tasks.push(beats);
+    // A blocking thread: it cannot be aborted, it ends with the process (or when the RA
+    // daemon, which watches it, is gone).
+    let _prober = spawn_prober(
         info.ipv6_pop,
         Duration::from_secs(args.probe_interval.max(1)),
         args.probe_misses.max(1),
@@ -382,6 +555,7 @@ async fn serve(args: Args, mut config: GatewayConfig) -> anyhow::Result<()> {
     // 5. Router advertisements and DHCPv6.
     let ra_path = materialise(&config.ra_source(), &state_dir, "radvd.conf")?;
     let ra_stats = v6h_ra::daemon::Stats::default();
+    let (ra_stop, ra_stop_rx) = watch::channel(false);
     let ra_task = tokio::spawn(v6h_ra::daemon::run(
         v6h_ra::daemon::Options {
             config: ra_path,
@@ -389,11 +563,14 @@ async fn serve(args: Args, mut config: GatewayConfig) -> anyhow::Result<()> {
             forwarding_check: true,
             debug: 0,
             upstream: Some(upstream_rx),
+            stop: Some(ra_stop_rx),
         },
         ra_stats.clone(),
     ));
+    undo.ra = Some((ra_stop, ra_task));
     // The DHCPv6 engine batches datagrams with buffers that stay on its own thread, so it runs
     // on a thread with its own single-threaded runtime; it sees SIGHUP/SIGTERM like the rest.
+    let (dhcp_done_tx, mut dhcp_done) = tokio::sync::mpsc::channel::<String>(1);
     let dhcp_thread = match config.dhcp6_source() {
         Some(source) => {
             let opts = v6h_dhcp6::daemon::DaemonOptions {
@@ -411,13 +588,15 @@ async fn serve(args: Args, mut config: GatewayConfig) -> anyhow::Result<()> {
                         let rt = tokio::runtime::Builder::new_current_thread()
                             .enable_all()
                             .build();
-                        match rt {
-                            Ok(rt) => {
-                                if let Err(e) = rt.block_on(v6h_dhcp6::daemon::run(opts)) {
-                                    warn!("DHCPv6 server stopped: {e}");
-                                }
-                            }
-                            Err(e) => warn!("DHCPv6 runtime: {e}"),
+                        let failure = match rt {
+                            Ok(rt) => rt
+                                .block_on(v6h_dhcp6::daemon::run(opts))
+                                .err()
+                                .map(|e| super::error_text(&e)),
+                            Err(e) => Some(format!("DHCPv6 runtime: {e}")),
+                        };
+                        if let Some(f) = failure {
+                            let _ = dhcp_done_tx.blocking_send(f);
                         }
                     })
                     .context("starting the DHCPv6 thread")?,
@@ -439,7 +618,7 @@ async fn serve(args: Args, mut config: GatewayConfig) -> anyhow::Result<()> {
         info!(%bound, "metrics on http://{bound}/metrics");
     }
     let status_path = state_dir.join("status.json");
-    let status_writer = {
+    let status_writer: tokio::task::JoinHandle<()> = {
         let live = Arc::clone(&live);
         let ra_stats = ra_stats.clone();
         tokio::spawn(async move {
@@ -449,12 +628,24 @@ async fn serve(args: Args, mut config: GatewayConfig) -> anyhow::Result<()> {
                 let snapshot = {
                     let mut s = live.status.lock().unwrap_or_else(|e| e.into_inner());
                     let (mut m, mut u, mut r) = (0, 0, 0);
+                    let (mut limited, mut dropped, mut hop) = (0, 0, 0);
                     for (_, (_, c)) in ra_stats.get() {
                         m += c.ra_sent_multicast;
                         u += c.ra_sent_unicast;
                         r += c.rs_received;
+                        limited += c.rs_rate_limited;
+                        for (reason, n) in &c.drops {
+                            if *reason != v6h_ra::sched::DropReason::OtherType {
+                                dropped += n;
+                            }
+                            if *reason == v6h_ra::sched::DropReason::HopLimit {
+                                hop += n;
+                            }
+                        }
                     }
                     (s.ra_multicast, s.ra_unicast, s.rs_received) = (m, u, r);
+                    (s.rs_rate_limited, s.nd_dropped, s.nd_dropped_hop_limit) =
+                        (limited, dropped, hop);
                     s.updated_unix = unix_now();
                     s.clone()
                 };
@@ -487,17 +678,23 @@ async fn serve(args: Args, mut config: GatewayConfig) -> anyhow::Result<()> {
             }
         })
     });
+    undo.tasks.push(status_writer);
+    if let Some(w) = watchdog {
+        undo.tasks.push(w);
+    }
 
     // 7. Run until SIGTERM/SIGINT. The RA and DHCPv6 daemons see the same signals: they send
     // their goodbye RAs and stop; SIGHUP makes them reload their files.
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
     let mut hup = signal(SignalKind::hangup())?;
-    let mut ra_task = ra_task;
-    loop {
+    let Some((ra_stop, mut ra_task)) = undo.ra.take() else {
+        bail!("the RA daemon was not started");
+    };
+    let stopped: anyhow::Result<()> = loop {
         tokio::select! {
-            _ = term.recv() => { info!("SIGTERM: goodbye RAs, then the tunnel goes down"); break; }
-            _ = int.recv() => { info!("SIGINT: goodbye RAs, then the tunnel goes down"); break; }
+            _ = term.recv() => { info!("SIGTERM: goodbye RAs, then the tunnel goes down"); break Ok(()); }
+            _ = int.recv() => { info!("SIGINT: goodbye RAs, then the tunnel goes down"); break Ok(()); }
             _ = hup.recv() => {
                 match GatewayConfig::load(&args.config) {
                     Ok(_) => info!("SIGHUP: RA and DHCPv6 reload their configurations"),
@@ -506,12 +703,30 @@ async fn serve(args: Args, mut config: GatewayConfig) -> anyhow::Result<()> {
             }
             r = &mut ra_task => {
                 // The RA daemon ends only on error outside a signal.
-                let _ = notifier.notify("STOPPING=1");
-                bail!("the RA daemon stopped: {:?}", r);
+                let why = match r {
+                    Ok(Err(e)) => super::error_text(&e),
+                    Ok(Ok(())) => "it exited".to_string(),
+                    Err(e) => format!("its task failed: {e}"),
+                };
+                break Err(anyhow::anyhow!("the RA daemon stopped: {why}"));
+            }
+            Some(why) = dhcp_done.recv() => {
+                break Err(anyhow::anyhow!("the DHCPv6 server stopped: {why}"));
             }
         }
-    }
+    };
     let _ = notifier.notify("STOPPING=1");
+    if let Err(e) = stopped {
+        // Put things back as they were: the RA daemon says goodbye in the rollback.
+        undo.ra = Some((ra_stop, ra_task));
+        return Err(e);
+    }
+    // A normal stop: forwarding and the LAN address stay (as with radvd and a sysctl).
+    undo.tunnel = None;
+    undo.lan_addr = None;
+    undo.forwarding = None;
+    undo.drop_in = None;
+    drop(ra_stop);
     match tokio::time::timeout(Duration::from_secs(8), ra_task).await {
         Ok(Ok(Err(e))) => warn!("RA daemon: {e}"),
         Ok(Err(e)) => warn!("RA daemon task: {e}"),
@@ -520,14 +735,8 @@ async fn serve(args: Args, mut config: GatewayConfig) -> anyhow::Result<()> {
     }
     // The DHCPv6 thread ends on the same SIGTERM; it holds no state that needs waiting for.
     drop(dhcp_thread);
-    beats.abort();
     // Wait until the beat task has dropped its handle on the tunnel.
-    let _ = beats.await;
-    prober.abort();
-    status_writer.abort();
-    if let Some(w) = watchdog {
-        w.abort();
-    }
+    undo.stop_tasks().await;
     match Arc::try_unwrap(running) {
         Ok(running) => running.stop().await?,
         Err(_) => warn!("tunnel still referenced; leaving {tunnel_if} to go with the process"),

@@ -4,7 +4,9 @@
 use anyhow::{Context, bail};
 use std::path::PathBuf;
 use std::time::Duration;
-use v6h_ra::daemon::{self, Options, PidFile, Stats};
+use v6h_ra::daemon::{self, Options, Stats};
+
+use super::pidfile::PidFile;
 use v6h_ra::wire::{ICMPV6_ROUTER_ADVERT, RaRepr};
 
 /// Arguments of `v6home ra`.
@@ -76,22 +78,39 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if args.configtest {
         configtest(&args);
     }
+    // Everything that can be wrong with the configuration is found here, on the terminal,
+    // before detaching: after it stderr is gone.
+    let loaded = daemon::load(&args.config)?;
+    daemon::check_interfaces(&loaded.config)?;
+    // daemon(3) changes to `/`: keep a relative path working for SIGHUP reloads.
+    let config = std::fs::canonicalize(&args.config)
+        .with_context(|| format!("resolving {}", args.config.display()))?;
+    let mut pid = args.pidfile.as_deref().map(PidFile::acquire).transpose()?;
     if !args.nodaemon {
+        let syslog = super::syslog::Syslog::open()
+            .context("detached, v6home ra logs to syslog (or run it with -n)")?;
         daemon::daemonize()?;
+        syslog.install();
+        tracing::info!(config = %config.display(), "detached");
+        if let Some(p) = pid.as_mut() {
+            p.rewrite()?;
+        }
     }
-    let _pid = args.pidfile.as_deref().map(PidFile::create).transpose()?;
     let opts = Options {
-        config: args.config.clone(),
+        config,
         final_count: args.final_ras,
         forwarding_check: !args.no_forwarding_check,
         debug: args.debug,
         upstream: None,
+        stop: None,
     };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("building the tokio runtime")?;
-    rt.block_on(daemon::run(opts, Stats::default()))?;
+    let result = rt.block_on(daemon::run(opts, Stats::default()));
+    drop(pid);
+    result?;
     Ok(())
 }
 

@@ -38,6 +38,12 @@ struct Common {
 pub fn run(args: Args) -> anyhow::Result<()> {
     match args.verb {
         Verb::Start(c) => {
+            // aiccu.conf's `pidfile`, locked while the tunnel runs, with `daemonize true`.
+            let cfg = v6h_tunnel::client::load_config(&c.config)?;
+            let _pid = cfg
+                .daemonize
+                .then(|| super::pidfile::PidFile::acquire(std::path::Path::new(&cfg.pidfile)))
+                .transpose()?;
             v6h_tunnel::client::run_start(&c.config, !c.no_offload).context("tunnel start")
         }
         Verb::Tunnels(c) => {
