@@ -20,8 +20,8 @@ use std::io::{IoSlice, IoSliceMut};
 use std::net::{Ipv6Addr, SocketAddrV6};
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use nix::sys::socket::{
@@ -41,7 +41,9 @@ use crate::server::{
 };
 use crate::stateful::{EngineBindings, StatefulError, engine_config};
 use crate::wire::DhcpOption;
-use v6h_lease::{JournalStore, LeaseStore, StoreError};
+use v6h_lease::{EngineStats, JournalStore, LeaseStore, StoreError};
+use v6h_net::gated_log;
+use v6h_net::loggate::LogGate;
 
 /// Default location of the server DUID.
 pub const DEFAULT_DUID_FILE: &str = "/var/lib/v6home/dhcp6-duid";
@@ -128,6 +130,45 @@ struct Outbox {
     send_failures: Arc<AtomicU64>,
     /// Replies dropped because their lease commit failed.
     commit_failures: Arc<AtomicU64>,
+    /// Rate limits for error lines that can repeat per packet or per commit.
+    gates: Arc<Mutex<Gates>>,
+}
+
+/// One [`LogGate`] per kind of repeated error line: each logs at most once a second, with
+/// the count of lines suppressed since the last one.
+#[derive(Debug, Default)]
+struct Gates {
+    /// A group commit failed (disk full, I/O error): its replies are dropped.
+    commit: LogGate,
+    /// The journal write of expired leases failed.
+    expiry: LogGate,
+    /// `recvmmsg` failed.
+    recv: LogGate,
+    /// IAs refused because a pool is exhausted.
+    exhausted: LogGate,
+    /// IAs refused by the per-client lease cap.
+    client_limit: LogGate,
+}
+
+fn gates(g: &Mutex<Gates>) -> std::sync::MutexGuard<'_, Gates> {
+    g.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Logs a failed lease commit through `gate` (at most once a second, with the number of
+/// failures suppressed since); returns whether a line was written.
+fn log_commit_failure(
+    gate: &mut LogGate,
+    now: Instant,
+    error: &StoreError,
+    dropped: usize,
+) -> bool {
+    match gate.admit(now) {
+        Some(suppressed) => {
+            tracing::error!(suppressed, error = %error, dropped, "lease commit failed; replies not sent");
+            true
+        }
+        None => false,
+    }
 }
 
 thread_local! {
@@ -143,6 +184,7 @@ impl Outbox {
             inflight: Arc::new(AtomicUsize::new(0)),
             send_failures: Arc::new(AtomicU64::new(0)),
             commit_failures: Arc::new(AtomicU64::new(0)),
+            gates: Arc::new(Mutex::new(Gates::default())),
         }
     }
 
@@ -170,7 +212,12 @@ impl Outbox {
                     u64::try_from(replies.len()).unwrap_or(u64::MAX),
                     Ordering::Relaxed,
                 );
-                tracing::error!(error = %e, dropped = replies.len(), "lease commit failed; replies not sent");
+                log_commit_failure(
+                    &mut gates(&self.gates).commit,
+                    Instant::now(),
+                    &e,
+                    replies.len(),
+                );
             }
         }
     }
@@ -222,6 +269,43 @@ impl Service for NoBindings {
 struct Durable {
     bindings: EngineBindings,
     store: JournalStore,
+    /// Refusal counters already logged.
+    seen: EngineStats,
+    gates: Arc<Mutex<Gates>>,
+}
+
+impl Durable {
+    /// Logs (at WARN, at most once a second each) IAs refused since the last call because a
+    /// pool is exhausted or a client reached its lease cap. O(1): compares two counters.
+    fn log_refusals(&mut self) {
+        let st = self.bindings.stats();
+        if st == self.seen {
+            return;
+        }
+        let now = Instant::now();
+        let mut g = gates(&self.gates);
+        if st.pool_exhausted > self.seen.pool_exhausted {
+            gated_log!(
+                g.exhausted,
+                now,
+                warn,
+                refused = st.pool_exhausted - self.seen.pool_exhausted,
+                total = st.pool_exhausted,
+                "address or prefix pool exhausted: IAs answered NoAddrsAvail/NoPrefixAvail"
+            );
+        }
+        if st.client_limit > self.seen.client_limit {
+            gated_log!(
+                g.client_limit,
+                now,
+                warn,
+                refused = st.client_limit - self.seen.client_limit,
+                total = st.client_limit,
+                "clients at max_leases_per_client: IAs answered NoAddrsAvail/NoPrefixAvail"
+            );
+        }
+        self.seen = st;
+    }
 }
 
 fn unix_now() -> u64 {
@@ -246,6 +330,7 @@ impl Bindings for Durable {
 
 impl Service for Durable {
     fn dispatch(&mut self, mut replies: Vec<Reply>, out: &Outbox) {
+        self.log_refusals();
         let changes = self.bindings.take_changes();
         // Advertises go at once; every other reply may confirm a lease of this batch or of an
         // earlier one still being written, so it waits for the journal.
@@ -290,9 +375,16 @@ impl Service for Durable {
             tracing::debug!(reclaimed, "expired leases reclaimed");
         }
         if !changes.is_empty() {
-            self.store.submit_then(changes, |r| {
+            let g = self.gates.clone();
+            self.store.submit_then(changes, move |r| {
                 if let Err(e) = r {
-                    tracing::error!(error = %e, "journal write of expired leases failed");
+                    gated_log!(
+                        gates(&g).expiry,
+                        Instant::now(),
+                        error,
+                        error = %e,
+                        "journal write of expired leases failed"
+                    );
                 }
             });
         }
@@ -310,7 +402,17 @@ impl Service for Durable {
             fsync_micros_avg = s.fsync_micros_total.checked_div(s.fsyncs).unwrap_or(0),
             fsync_micros_max = s.fsync_micros_max,
             compactions = s.compactions,
+            corrupt_regions = s.corrupt_regions,
+            corrupt_bytes = s.corrupt_bytes,
+            torn_tail_bytes = s.torn_tail_bytes,
             "lease journal"
+        );
+        let e = self.bindings.stats();
+        tracing::info!(
+            bindings = self.bindings.binding_count(),
+            pool_exhausted = e.pool_exhausted,
+            client_limit = e.client_limit,
+            "lease engine"
         );
     }
 }
@@ -554,6 +656,8 @@ pub fn log_counters<B: crate::server::Bindings>(server: &Server<B>) {
             received = ?c.received,
             sent = ?c.sent,
             dropped = %drops.join(","),
+            ia_limit = c.ia_limit,
+            relay_unknown_link = c.relay_unknown_link,
             "counters"
         );
     }
@@ -627,6 +731,7 @@ fn open_stateful(
     let mut bindings = EngineBindings::new(ec)?;
     let store = JournalStore::open(&opts.lease_file)?;
     let now = unix_now();
+    log_recovery(&opts.lease_file, store.recovery());
     let report = bindings.engine().restore(now, store.load());
     store.commit(bindings.take_changes())?;
     tracing::info!(
@@ -637,7 +742,38 @@ fn open_stateful(
         unknown_link = report.unknown_link,
         "leases restored"
     );
-    Ok(Server::new(duid, cfg, Durable { bindings, store }))
+    Ok(Server::new(
+        duid,
+        cfg,
+        Durable {
+            bindings,
+            store,
+            seen: EngineStats::default(),
+            gates: Arc::new(Mutex::new(Gates::default())),
+        },
+    ))
+}
+
+/// Logs what the journal replay skipped: damaged regions at ERROR (leases were lost), a torn
+/// tail at WARN (a crash mid-write; at most the record being written).
+fn log_recovery(file: &Path, r: &v6h_lease::Recovery) {
+    if r.corrupt() {
+        tracing::error!(
+            file = %file.display(),
+            skipped_bytes = r.skipped_bytes,
+            skipped_records_at_least = r.skipped_regions,
+            kept_records = r.records,
+            damaged_copy = %r.corrupt_copy.as_deref().map(Path::display).map(|d| d.to_string()).unwrap_or_default(),
+            "lease journal damaged: skipped the unreadable frames and kept every valid record; the leases in the skipped bytes are lost"
+        );
+    }
+    if r.torn_tail_bytes > 0 {
+        tracing::warn!(
+            file = %file.display(),
+            bytes = r.torn_tail_bytes,
+            "lease journal had a torn tail (an interrupted write); cut off"
+        );
+    }
 }
 
 /// Serves `cfg` with the kind of server it needs until a stop or a mode switch.
@@ -765,7 +901,7 @@ async fn serve<B: Service>(
                         }
                         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
                         Err(e) => {
-                            tracing::warn!(error = %e, "recvmmsg failed");
+                            gated_log!(gates(&shell.out.gates).recv, Instant::now(), warn, error = %e, "recvmmsg failed");
                             break;
                         }
                     }
@@ -804,4 +940,32 @@ async fn serve<B: Service>(
     log_counters(&server);
     server.bindings().log_stats();
     Ok(next)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    /// Issue 12 item 8: a full disk failed 3,640 commits in 7 s and logged 3,640 ERROR lines.
+    /// Through the gate the same failures give one line a second (7), each with the count of
+    /// those suppressed, and no failure goes uncounted.
+    #[test]
+    fn a_commit_failure_storm_logs_once_a_second() {
+        let mut gate = LogGate::per_second();
+        let start = Instant::now();
+        let err = StoreError::Commit("No space left on device (os error 28)".into());
+        let n = 3640u64;
+        let logged = (0..n)
+            .filter(|i| {
+                let at = start + Duration::from_micros(i * 7_000_000 / n);
+                log_commit_failure(&mut gate, at, &err, 1)
+            })
+            .count();
+        assert_eq!(logged, 7);
+        // The next line reports the failures held back since the last one (the 7th second's).
+        let held = gate.suppressed();
+        assert!((500..=530).contains(&held), "{held}");
+        assert_eq!(gate.admit(start + Duration::from_secs(8)), Some(held));
+    }
 }

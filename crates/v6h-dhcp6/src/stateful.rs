@@ -200,6 +200,16 @@ impl EngineBindings {
         &mut self.engine
     }
 
+    /// Counters of IAs the engine refused (pool exhausted, per-client cap).
+    pub fn stats(&self) -> v6h_lease::EngineStats {
+        self.engine.stats()
+    }
+
+    /// Number of bound IAs.
+    pub fn binding_count(&self) -> usize {
+        self.engine.binding_count()
+    }
+
     /// The lease changes made since the last call; commit them before sending replies.
     pub fn take_changes(&mut self) -> Vec<Change> {
         self.engine.take_changes()
