@@ -331,17 +331,56 @@ impl TomlRegistry {
     }
 
     fn entries(&self, table: &toml::Table) -> Result<RegistryFile, RegistryError> {
-        let mut sub = toml::Table::new();
-        for k in ["user", "tunnel"] {
-            if let Some(v) = table.get(k) {
-                sub.insert(k.to_string(), v.clone());
-            }
-        }
-        RegistryFile::deserialize(toml::Value::Table(sub)).map_err(|e| RegistryError::Parse {
-            path: self.path.clone(),
-            message: e.to_string(),
-        })
+        registry_entries(table, &self.path)
     }
+}
+
+fn registry_entries(table: &toml::Table, path: &Path) -> Result<RegistryFile, RegistryError> {
+    let mut sub = toml::Table::new();
+    for k in ["user", "tunnel"] {
+        if let Some(v) = table.get(k) {
+            sub.insert(k.to_string(), v.clone());
+        }
+    }
+    RegistryFile::deserialize(toml::Value::Table(sub)).map_err(|e| RegistryError::Parse {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })
+}
+
+/// Parses the registry tables (`[[user]]`, `[[tunnel]]`) out of TOML text and validates them,
+/// as [`TomlRegistry`] does with its file; other keys are ignored. `path` names the text in
+/// errors.
+pub fn parse_registry(text: &str, path: &Path) -> Result<RegistryData, RegistryError> {
+    let table = text
+        .parse::<toml::Table>()
+        .map_err(|e| RegistryError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+    let e = registry_entries(&table, path)?;
+    validate(&e.user, &e.tunnel)
+}
+
+/// The registry tables of `data` as TOML text (`[[user]]` with `password_md5`, `[[tunnel]]`),
+/// which [`parse_registry`] reads back to the same data (plain-text passwords aside).
+pub fn registry_to_toml(data: &RegistryData) -> Result<String, RegistryError> {
+    let file = RegistryFile {
+        user: data
+            .users
+            .iter()
+            .map(|u| UserEntry {
+                name: u.name.clone(),
+                password_md5: Some(u.password_md5.clone()),
+                password: None,
+            })
+            .collect(),
+        tunnel: data.tunnels.clone(),
+    };
+    toml::to_string(&file).map_err(|e| RegistryError::Parse {
+        path: PathBuf::from("<registry>"),
+        message: e.to_string(),
+    })
 }
 
 fn random_password() -> String {
@@ -877,6 +916,18 @@ mod tests {
         }
         let e = BrokerConfig::parse(&format!("{base}[tic]\nmax_conections = 3\n"), p).unwrap_err();
         assert!(e.to_string().contains("max_conections"), "{e}");
+    }
+
+    #[test]
+    fn registry_text_round_trips() {
+        let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/lab/broker.toml");
+        let text = std::fs::read_to_string(&p).unwrap();
+        let data = parse_registry(&text, &p).unwrap();
+        let again = parse_registry(&registry_to_toml(&data).unwrap(), &p).unwrap();
+        assert_eq!(again.tunnels, data.tunnels);
+        assert_eq!(again.users[0].password_md5, data.users[0].password_md5);
+        let e = parse_registry("[[tunnel]]\nid = \"x\"\n", Path::new("r.toml")).unwrap_err();
+        assert!(e.to_string().starts_with("r.toml:"), "{e}");
     }
 
     #[test]

@@ -602,7 +602,7 @@ pub enum Admission {
         /// The connection to close first, if the table was full.
         shed: Option<ConnId>,
     },
-    /// Its source already has `max_per_source` connections: refuse it.
+    /// Its source already has `max_per_source` connections, all logged in: refuse it.
     SourceFull,
     /// Every slot is held by a logged-in connection: refuse it.
     Full,
@@ -614,9 +614,12 @@ struct Conn {
     authenticated: bool,
 }
 
-/// The TIC server's connection slots (sans-IO): a per-source cap, and a global cap that sheds
-/// the oldest connection that has not logged in rather than refusing a newcomer, so idle or
-/// trickling peers cannot starve real logins.
+/// The TIC server's connection slots (sans-IO): a per-source cap and a global cap. Either cap,
+/// when reached, sheds the oldest connection that has not logged in (from the same source for
+/// the per-source cap, from anywhere for the global one) rather than refusing the newcomer, so
+/// idle or trickling peers cannot starve real logins: not from elsewhere (they hold at most
+/// `max_per_source` slots each), and not from behind the same NAT (a new connection pushes
+/// their oldest idle one out).
 #[derive(Debug, Clone, Default)]
 pub struct ConnTable {
     limits: ConnLimits,
@@ -640,11 +643,19 @@ impl ConnTable {
     /// Decides on a new connection from `peer` and, when admitted, records it.
     pub fn admit(&mut self, peer: IpAddr) -> Admission {
         let source = limiter_key(peer);
-        if self.per_source.get(&source).copied().unwrap_or(0) >= self.limits.max_per_source {
-            return Admission::SourceFull;
-        }
         let mut shed = None;
-        if self.conns.len() >= self.limits.max_total {
+        if self.per_source.get(&source).copied().unwrap_or(0) >= self.limits.max_per_source {
+            let Some(oldest) = self
+                .conns
+                .iter()
+                .find(|(_, c)| !c.authenticated && c.source == source)
+                .map(|(id, _)| *id)
+            else {
+                return Admission::SourceFull;
+            };
+            self.close(oldest);
+            shed = Some(oldest);
+        } else if self.conns.len() >= self.limits.max_total {
             let Some(oldest) = self
                 .conns
                 .iter()

@@ -610,8 +610,8 @@ fn limiter_memory_is_bounded_and_ipv6_keyed_by_64() {
 }
 
 /// Issue 12: 256 idle connections from one address filled the global cap. Now one source
-/// gets `max_per_source` slots, and a full table sheds its oldest connection that has not
-/// logged in instead of refusing the newcomer.
+/// holds at most `max_per_source` slots, and a full source or a full table sheds its oldest
+/// connection that has not logged in instead of refusing the newcomer.
 #[test]
 fn connection_table_caps_per_source_and_sheds_oldest_unauthenticated() {
     let mut c = ConnTable::new(ConnLimits {
@@ -627,22 +627,25 @@ fn connection_table_caps_per_source_and_sheds_oldest_unauthenticated() {
     };
     let (a0, _) = id(c.admit(a));
     let (a1, _) = id(c.admit(a));
-    assert_eq!(c.admit(a), Admission::SourceFull);
+    // A third from the same source pushes out that source's oldest idle one.
+    let (a2, shed) = id(c.admit(a));
+    assert_eq!(shed, Some(a0));
+    assert_eq!(c.from_source(a), 2);
     let (b0, _) = id(c.admit(b));
     let (g0, _) = id(c.admit(gw));
     c.set_authenticated(g0);
     assert_eq!(c.len(), 4);
-    // Full: the newcomer is admitted, the oldest unauthenticated (a0) is shed.
+    // Full: the newcomer is admitted, the oldest unauthenticated anywhere (a1) is shed.
     let (g1, shed) = id(c.admit(gw));
-    assert_eq!(shed, Some(a0));
-    assert_eq!(c.from_source(a), 1);
-    c.set_authenticated(g1);
-    let (_, shed) = id(c.admit(b));
     assert_eq!(shed, Some(a1));
+    c.set_authenticated(g1);
+    // The gateway's source is full of logged-in connections: refused, nothing shed.
+    assert_eq!(c.admit(gw), Admission::SourceFull);
+    let (_, shed) = id(c.admit(b));
+    assert_eq!(shed, Some(a2));
     let (_, shed) = id(c.admit(a));
     assert_eq!(shed, Some(b0));
     assert_eq!(c.len(), 4);
-    // All slots but the logged-in ones churn; two logged-in slots are never shed.
     c.close(g0);
     c.close(g1);
     c.close(g1);
@@ -659,12 +662,27 @@ fn connection_table_caps_per_source_and_sheds_oldest_unauthenticated() {
         max_total: 10,
         max_per_source: 1,
     });
-    id(v6.admit("2001:db8:5::1".parse().unwrap()));
+    let (first, _) = id(v6.admit("2001:db8:5::1".parse().unwrap()));
+    v6.set_authenticated(first);
     assert_eq!(
         v6.admit("2001:db8:5::2".parse().unwrap()),
         Admission::SourceFull
     );
     id(v6.admit("2001:db8:6::1".parse().unwrap()));
+}
+
+/// 256 idle connections from behind the household's NAT: each pushes out the previous idle
+/// ones, the table never holds more than the per-source cap from that address, and the
+/// gateway's connection (newest) is always admitted.
+#[test]
+fn idle_flood_from_one_address_never_locks_out_a_login() {
+    let mut c = ConnTable::new(ConnLimits::default());
+    let nat: IpAddr = "198.51.100.2".parse().unwrap();
+    for _ in 0..256 {
+        assert!(matches!(c.admit(nat), Admission::Admit { .. }));
+        assert!(c.from_source(nat) <= 8);
+    }
+    assert!(matches!(c.admit(nat), Admission::Admit { .. }));
 }
 
 #[test]
