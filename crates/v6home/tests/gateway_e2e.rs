@@ -257,3 +257,243 @@ fn sighup_with_a_broken_config_keeps_serving_and_sigterm_says_goodbye() {
         "sixxs still up: {text}"
     );
 }
+
+/// The state of gw that `v6home gateway` may change: forwarding, the LAN address, the TUN.
+#[derive(Debug, PartialEq, Eq)]
+struct GwState {
+    forwarding: String,
+    lan_address: bool,
+    sixxs: bool,
+}
+
+fn gw_state(lab: &Lab) -> GwState {
+    let lan = lab
+        .exec_ok(Node::Gw, &["ip", "-6", "addr", "show", "dev", "eth0"])
+        .unwrap();
+    let sixxs = lab
+        .exec(Node::Gw, &["ip", "link", "show", "sixxs"])
+        .unwrap()
+        .status
+        .success();
+    GwState {
+        forwarding: sysctl(lab, Node::Gw, "net.ipv6.conf.all.forwarding"),
+        lan_address: lan.contains("2001:db8:1234::1/64"),
+        sixxs,
+    }
+}
+
+/// A lab with the gateway's files in its run dir (as [`setup`], with `[lan] prefix` set and
+/// radvd.conf as a file); `edit` changes them before the run. Returns the lab and the path of
+/// gateway.toml.
+fn files_lab(prefix: &str, edit: impl FnOnce(&std::path::Path)) -> (Lab, String) {
+    let lab = Lab::up(&v6h_lab::unique_name(prefix)).unwrap();
+    let dir = lab.run_dir().to_path_buf();
+    let aiccu = example("aiccu.conf").replace(
+        "pidfile /run/v6home/aiccu-lab.pid",
+        &format!("pidfile {}", dir.join("aiccu.pid").display()),
+    );
+    std::fs::write(dir.join("aiccu.conf"), aiccu).unwrap();
+    std::fs::write(dir.join("dhcp6s.conf"), example("dhcp6s.conf")).unwrap();
+    std::fs::write(
+        dir.join("radvd.conf"),
+        "interface eth0 {\n    AdvSendAdvert on;\n    MaxRtrAdvInterval 4;\n    \
+         prefix 2001:db8:1234::/64 {\n    };\n};\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("gateway.toml"),
+        "[tunnel]\naiccu_conf = \"aiccu.conf\"\n[lan]\ninterface = \"eth0\"\n\
+         prefix = \"2001:db8:1234::/64\"\n[ra]\nradvd_conf = \"radvd.conf\"\n\
+         [dhcp6]\ndhcp6s_conf = \"dhcp6s.conf\"\n",
+    )
+    .unwrap();
+    edit(&dir);
+    let config = dir.join("gateway.toml").display().to_string();
+    (lab, config)
+}
+
+/// Runs the gateway on gw until it exits (60 s at most): (exit code, stderr).
+fn run_gateway(lab: &Lab, config: &str, extra: &[&str]) -> (Option<i32>, String) {
+    let state = lab.run_dir().join("gw-state").display().to_string();
+    let mut argv = vec![
+        "timeout",
+        "60",
+        BIN,
+        "gateway",
+        "--config",
+        config,
+        "--state-dir",
+        &state,
+    ];
+    argv.extend_from_slice(extra);
+    let out = lab.exec(Node::Gw, &argv).unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn assert_user_facing(err: &str) {
+    for debug in ["Ok(", "Err(", "{ ..", "Invalid {", "Config("] {
+        assert!(
+            !err.contains(debug),
+            "Rust debug text `{debug}` shown to the user:\n{err}"
+        );
+    }
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn gateway_with_a_bad_radvd_conf_changes_nothing() {
+    if !need_root() {
+        return;
+    }
+    let (lab, config) = files_lab("gwbadra", |dir| {
+        std::fs::write(
+            dir.join("radvd.conf"),
+            "interface eth0 {\n    AdvSendAdvert on;\n    prefix 2001:db8:1234::/200 {\n    };\n};\n",
+        )
+        .unwrap();
+    });
+    let before = gw_state(&lab);
+    let (code, err) = run_gateway(&lab, &config, &[]);
+    assert_eq!(code, Some(1), "{err}");
+    let radvd = lab.run_dir().join("radvd.conf");
+    assert!(
+        err.contains(&format!("{}:3:28: ", radvd.display())),
+        "no file:line:col:\n{err}"
+    );
+    assert_eq!(err.matches("invalid prefix length 200").count(), 1, "{err}");
+    assert_user_facing(&err);
+    // Nothing was started: no forwarding change, no TIC login, no address, no TUN.
+    assert!(!err.contains("IPv6 forwarding on"), "{err}");
+    assert!(!err.contains("tunnel up"), "{err}");
+    assert_eq!(gw_state(&lab), before);
+}
+
+#[test]
+fn gateway_with_a_bad_dhcp6s_conf_changes_nothing() {
+    if !need_root() {
+        return;
+    }
+    let (lab, config) = files_lab("gwbaddh", |dir| {
+        std::fs::write(
+            dir.join("dhcp6s.conf"),
+            "option domain-name-servers 2001:db8:ffff::53;\noption domain-name-servers not-an-address;\n",
+        )
+        .unwrap();
+    });
+    let before = gw_state(&lab);
+    let (code, err) = run_gateway(&lab, &config, &[]);
+    assert_eq!(code, Some(1), "{err}");
+    let dhcp = lab.run_dir().join("dhcp6s.conf");
+    assert!(
+        err.contains(&format!("{}:2:", dhcp.display())),
+        "no file:line:col:\n{err}"
+    );
+    assert_user_facing(&err);
+    assert!(!err.contains("WARN"), "runs on without DHCPv6?\n{err}");
+    assert_eq!(gw_state(&lab), before);
+}
+
+#[test]
+fn gateway_with_a_non_utf8_file_names_the_byte_once() {
+    if !need_root() {
+        return;
+    }
+    let (lab, config) = files_lab("gwutf8", |dir| {
+        std::fs::write(
+            dir.join("aiccu.conf"),
+            b"username lab\npassword labpass\nserver 198.51.100.1 # \xe9t\xe9\n",
+        )
+        .unwrap();
+    });
+    let before = gw_state(&lab);
+    let (code, err) = run_gateway(&lab, &config, &[]);
+    assert_eq!(code, Some(1), "{err}");
+    let aiccu = lab.run_dir().join("aiccu.conf");
+    assert!(
+        err.contains(&format!(
+            "{}:3:23: invalid UTF-8 (byte 0xE9)",
+            aiccu.display()
+        )),
+        "{err}"
+    );
+    assert_eq!(err.matches("invalid UTF-8").count(), 1, "{err}");
+    assert_eq!(gw_state(&lab), before);
+}
+
+#[test]
+fn gateway_rolls_back_when_a_later_step_fails() {
+    if !need_root() {
+        return;
+    }
+    let (lab, config) = files_lab("gwroll", |_| {});
+    let broker = start_broker(&lab, &broker_conf(&lab));
+    let before = gw_state(&lab);
+    assert_eq!(
+        before.forwarding, "0",
+        "the lab's gw starts without forwarding"
+    );
+    // The last start-up step fails: the metrics address is on no interface of gw. By then
+    // forwarding is on, the tunnel is up, the LAN address is set and RAs are going out.
+    let (code, err) = run_gateway(&lab, &config, &["--metrics", "192.0.2.1:9641"]);
+    eprintln!("{err}");
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("tunnel up"), "did not get that far:\n{err}");
+    assert!(
+        err.contains("v6home: error: serving metrics on 192.0.2.1:9641: "),
+        "{err}"
+    );
+    assert!(err.contains("undoing what was changed"), "{err}");
+    assert_user_facing(&err);
+    assert_eq!(gw_state(&lab), before, "gw not restored:\n{err}");
+    drop(broker);
+}
+
+#[test]
+fn second_gateway_on_one_state_dir_is_refused() {
+    if !need_root() {
+        return;
+    }
+    let mut s = setup("gwtwice");
+    wait_for("the first gateway is up", Duration::from_secs(30), || {
+        s.gateway.log().contains("gateway ready")
+    });
+    let lab = &s.lab;
+    let out = lab
+        .exec(
+            Node::Gw,
+            &[
+                "timeout",
+                "30",
+                BIN,
+                "gateway",
+                "--config",
+                &s.config,
+                "--state-dir",
+                &s.state,
+            ],
+        )
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("gateway.pid: already in use by a running instance (pid "),
+        "{err}"
+    );
+    // The first one is untouched.
+    assert!(host_default_route(lab) || wait_until_route(lab));
+    assert!(s.gateway.try_wait().unwrap().is_none());
+}
+
+fn wait_until_route(lab: &Lab) -> bool {
+    let end = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < end {
+        if host_default_route(lab) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    false
+}

@@ -604,3 +604,313 @@ fn ra_forwarding_off_means_router_lifetime_zero() {
         "router lifetime not restored"
     );
 }
+
+/// Runs the binary with `args` (no lab, no root needed): (exit code, stderr).
+fn run_bin(args: &[&str]) -> (Option<i32>, String) {
+    let out = std::process::Command::new(V6HOME)
+        .args(args)
+        .env_remove("V6HOME_LOG")
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn bad_radvd_conf(dir: &TempDir) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let p = dir.path().join("radvd.conf");
+    std::fs::write(
+        &p,
+        "interface eth0 {\n    AdvSendAdvert on;\n    prefix 2001:db8:1234::/200 {\n    };\n};\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
+    p
+}
+
+/// Without `-n`, a broken config used to detach first and exit 0 with nothing said.
+#[test]
+fn ra_daemon_mode_reports_a_broken_config_before_detaching() {
+    let dir = TempDir::new("ra-bad");
+    let conf = bad_radvd_conf(&dir);
+    let pid = dir.path().join("ra.pid");
+    let (code, err) = run_bin(&[
+        "ra",
+        "-C",
+        conf.to_str().unwrap(),
+        "-p",
+        pid.to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(1), "{err}");
+    assert_eq!(
+        err.trim(),
+        format!(
+            "v6home: error: {}:3:28: invalid prefix length 200 (must be 0 to 128)",
+            conf.display()
+        )
+    );
+    assert!(
+        !pid.exists(),
+        "PID file written for a daemon that never ran"
+    );
+}
+
+/// `v6home … | head`: a closed stdout ends the command quietly, never with a panic.
+#[test]
+fn closed_stdout_is_a_clean_exit() {
+    let dir = TempDir::new("epipe");
+    let conf = corpus("home-router-target.conf");
+    let dhcp = dir.path().join("dhcp6s.conf");
+    std::fs::write(&dhcp, example("dhcp6s.conf")).unwrap();
+    for args in [
+        vec!["ra", "convert", conf.to_str().unwrap()],
+        vec!["dhcp6", "convert", dhcp.to_str().unwrap()],
+        vec![
+            "dhcp6",
+            "leases",
+            "--lease-file",
+            dir.path().join("none").to_str().unwrap(),
+        ],
+    ] {
+        let (read, write) = nix::unistd::pipe().unwrap();
+        drop(read);
+        let out = std::process::Command::new(V6HOME)
+            .args(&args)
+            .stdout(std::process::Stdio::from(write))
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains("panicked"), "{args:?} panicked: {err}");
+        assert!(!err.contains("Broken pipe"), "{args:?}: {err}");
+        assert!(
+            out.status.code().is_some(),
+            "{args:?} killed by a signal: {}",
+            out.status
+        );
+    }
+}
+
+/// Non-UTF-8 files: the first bad byte at file:line:col, said once. I/O causes once.
+#[test]
+fn errors_are_positioned_and_never_doubled() {
+    let dir = TempDir::new("utf8");
+    let write = |name: &str, bytes: &[u8]| {
+        use std::os::unix::fs::PermissionsExt;
+        let p = dir.path().join(name);
+        std::fs::write(&p, bytes).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
+        p.display().to_string()
+    };
+    let radvd = write(
+        "radvd.conf",
+        b"interface eth0 {\n  AdvSendAdvert on; # caf\xe9\n};\n",
+    );
+    let dhcp = write(
+        "dhcp6s.conf",
+        b"# \xff\noption domain-name-servers 2001:db8::53;\n",
+    );
+    let aiccu = write("aiccu.conf", b"username a\npassword b # \xc3(\n");
+    let gateway = write("gateway.toml", b"[tunnel]\nserver = \"tic\xe9.example\"\n");
+    let cases = [
+        (
+            vec!["ra", "-c", "-C", &radvd],
+            format!("{radvd}:2:26: invalid UTF-8 (byte 0xE9)"),
+        ),
+        (
+            vec!["dhcp6", "check", &dhcp],
+            format!("{dhcp}:1:3: invalid UTF-8 (byte 0xFF)"),
+        ),
+        (
+            vec!["tunnel", "tunnels", "-c", &aiccu],
+            format!("{aiccu}:2:14: invalid UTF-8 (byte 0xC3)"),
+        ),
+        (
+            vec![
+                "gateway",
+                "--config",
+                &gateway,
+                "--state-dir",
+                "/nonexistent",
+            ],
+            format!("{gateway}:2:14: invalid UTF-8 (byte 0xE9)"),
+        ),
+    ];
+    for (args, want) in cases {
+        let (code, err) = run_bin(&args);
+        assert_eq!(code, Some(1), "{args:?}: {err}");
+        assert!(err.contains(&want), "{args:?}: want {want}, got {err}");
+        assert_eq!(err.matches("invalid UTF-8").count(), 1, "{args:?}: {err}");
+    }
+    // A cause shown by the error's own message and returned as its source: printed once.
+    let missing = dir.path().join("missing.conf");
+    let (code, err) = run_bin(&["ra", "-n", "-C", missing.to_str().unwrap()]);
+    assert_eq!(code, Some(1), "{err}");
+    assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
+}
+
+/// Kills a PID this test started (the detached daemon) when dropped.
+struct KillOnDrop(Option<i32>);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(pid) = self.0 {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
+}
+
+/// Detached, `v6home ra` logs to syslog (here a socket of the test's own), holds its PID
+/// file against a second instance, logs dropped RSs at debug level, and removes the file on
+/// exit.
+#[test]
+fn ra_daemon_logs_to_syslog_and_holds_its_pidfile() {
+    let Some(lab) = lab_or_skip("rasys") else {
+        return;
+    };
+    let conf = write_conf(&lab, "radvd.conf", &example_conf());
+    let pidfile = lab.run_dir().join("ra.pid");
+    let sock_path = lab.run_dir().join("syslog.sock");
+    let sock = std::os::unix::net::UnixDatagram::bind(&sock_path).unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let env = format!("V6HOME_SYSLOG_SOCKET={}", sock_path.display());
+    let out = lab
+        .exec(
+            Node::Gw,
+            &[
+                "env",
+                &env,
+                V6HOME,
+                "ra",
+                "--log-level",
+                "debug",
+                "-C",
+                conf.to_str().unwrap(),
+                "-p",
+                pidfile.to_str().unwrap(),
+            ],
+        )
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The parent has exited; the detached child writes its own PID right after.
+    let live_pid = || {
+        let pid: i32 = std::fs::read_to_string(&pidfile)
+            .ok()?
+            .trim()
+            .parse()
+            .ok()?;
+        Path::new(&format!("/proc/{pid}")).exists().then_some(pid)
+    };
+    let mut pid = None;
+    assert!(
+        wait_until(Duration::from_secs(5), || {
+            pid = live_pid();
+            pid.is_some()
+        }),
+        "no live PID in {}",
+        pidfile.display()
+    );
+    let pid = pid.unwrap();
+    let _guard = KillOnDrop(Some(pid));
+    let mut lines: Vec<String> = Vec::new();
+    let read_until = |needle: &str, lines: &mut Vec<String>| {
+        let end = Instant::now() + Duration::from_secs(20);
+        let mut buf = [0u8; 4096];
+        while Instant::now() < end {
+            if lines.iter().any(|l| l.contains(needle)) {
+                return true;
+            }
+            if let Ok(n) = sock.recv(&mut buf) {
+                lines.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+            }
+        }
+        false
+    };
+    assert!(
+        read_until("now advertising", &mut lines),
+        "no syslog line: {lines:#?}"
+    );
+    let tagged = format!("v6home[{pid}]: ");
+    let line = lines
+        .iter()
+        .find(|l| l.contains("now advertising"))
+        .unwrap();
+    assert!(line.starts_with("<30>"), "daemon.info priority: {line}");
+    assert!(line.contains(&tagged), "{line}");
+    assert!(!line.contains('\u{1b}'), "colour codes in syslog: {line}");
+
+    // An RS with hop limit 64 is dropped and logged ("invalid hop limit").
+    let src = "fe80::bad:2";
+    lab.exec_ok(
+        Node::Host,
+        &[
+            "ip",
+            "addr",
+            "add",
+            &format!("{src}/64"),
+            "dev",
+            "eth0",
+            "nodad",
+        ],
+    )
+    .unwrap();
+    send_rs(&lab, src, 64);
+    assert!(
+        read_until("invalid hop limit", &mut lines),
+        "hop-limit drop not logged: {lines:#?}"
+    );
+    let drop_line = lines
+        .iter()
+        .find(|l| l.contains("invalid hop limit"))
+        .unwrap();
+    assert!(drop_line.contains("hop_limit=64"), "{drop_line}");
+    assert!(drop_line.starts_with("<31>"), "daemon.debug: {drop_line}");
+
+    // A second instance on the same PID file is refused and names the first.
+    let second = lab
+        .exec(
+            Node::Gw,
+            &[
+                V6HOME,
+                "ra",
+                "-n",
+                "-C",
+                conf.to_str().unwrap(),
+                "-p",
+                pidfile.to_str().unwrap(),
+            ],
+        )
+        .unwrap();
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(second.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!("already in use by a running instance (pid {pid})")),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&pidfile).unwrap().trim(),
+        pid.to_string(),
+        "the refused instance touched the PID file"
+    );
+
+    // SIGTERM: final RAs (3 s apart), then the file is gone.
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    assert!(
+        wait_until(Duration::from_secs(20), || !pidfile.exists()),
+        "PID file left behind"
+    );
+    assert!(read_until("all final RAs sent", &mut lines), "{lines:#?}");
+}

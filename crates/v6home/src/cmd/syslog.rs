@@ -115,10 +115,28 @@ pub fn strip_ansi(text: &str) -> String {
     out
 }
 
+/// `text` without a leading RFC 3339 timestamp (`2026-12-07T18:02:44.464825Z`): syslog stamps
+/// each line itself.
+fn strip_timestamp(text: &str) -> &str {
+    let trimmed = text.trim_start();
+    let (first, rest) = trimmed.split_once(' ').unwrap_or((trimmed, ""));
+    let b = first.as_bytes();
+    let looks_like_time = b.len() >= 20
+        && b.get(..4).is_some_and(|y| y.iter().all(u8::is_ascii_digit))
+        && b.get(4) == Some(&b'-')
+        && b.get(10) == Some(&b'T')
+        && first.ends_with('Z');
+    if looks_like_time {
+        rest.trim_start()
+    } else {
+        trimmed
+    }
+}
+
 /// One syslog datagram for `text` at `level`.
 pub fn format_line(level: Level, unix: u64, pid: u32, text: &str) -> String {
     let text = strip_ansi(text);
-    let text = text.trim_end();
+    let text = strip_timestamp(text.trim_end());
     format!(
         "<{}>{} v6home[{pid}]: {text}",
         FACILITY_DAEMON | severity(level),
@@ -230,7 +248,7 @@ mod tests {
         );
         assert_eq!(
             line,
-            "<28>Jan  1 00:00:00 v6home[42]:  WARN v6h_ra: reload failed"
+            "<28>Jan  1 00:00:00 v6home[42]: WARN v6h_ra: reload failed"
         );
         assert!(format_line(Level::ERROR, 0, 1, "x").starts_with("<27>"));
         assert!(format_line(Level::DEBUG, 0, 1, "x").starts_with("<31>"));
