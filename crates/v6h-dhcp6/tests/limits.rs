@@ -128,6 +128,7 @@ fn a_solicit_with_1000_ia_nas_is_served_8_and_refused_the_rest() {
     for ia in &ias(&adv)[8..] {
         assert!(addrs(ia).is_empty() && (ia.t1, ia.t2) == (0, 0));
     }
+    eprintln!("Solicit with 1000 IA_NAs: {req} B; Advertise: {rep} B");
     assert!(rep * 10 < req * 15, "reply {rep} B for a {req} B request");
     assert_eq!(s.counters(IFINDEX).unwrap().ia_limit, 992);
     assert!(s.bindings().take_changes().is_empty());
