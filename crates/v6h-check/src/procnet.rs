@@ -52,11 +52,36 @@ impl IfAddr {
     }
 }
 
+/// `s` as hexadecimal digits only (`from_str_radix` alone would also take a leading `+`).
+fn hex<T: num_from_hex::FromHex>(s: &str) -> Option<T> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    T::from_hex(s)
+}
+
+mod num_from_hex {
+    /// Integers parsed from hexadecimal text.
+    pub trait FromHex: Sized {
+        fn from_hex(s: &str) -> Option<Self>;
+    }
+    macro_rules! impl_from_hex {
+        ($($t:ty),*) => {$(
+            impl FromHex for $t {
+                fn from_hex(s: &str) -> Option<Self> {
+                    <$t>::from_str_radix(s, 16).ok()
+                }
+            }
+        )*};
+    }
+    impl_from_hex!(u8, u32, u128);
+}
+
 fn hex_addr(s: &str) -> Option<Ipv6Addr> {
     if s.len() != 32 {
         return None;
     }
-    u128::from_str_radix(s, 16).ok().map(Ipv6Addr::from)
+    hex::<u128>(s).map(Ipv6Addr::from)
 }
 
 /// Parses `/proc/net/if_inet6`; malformed lines are skipped.
@@ -69,10 +94,10 @@ pub fn parse_if_inet6(text: &str) -> Vec<IfAddr> {
             }
             Some(IfAddr {
                 addr: hex_addr(f[0])?,
-                ifindex: u32::from_str_radix(f[1], 16).ok()?,
-                prefix_len: u8::from_str_radix(f[2], 16).ok()?,
-                scope: u8::from_str_radix(f[3], 16).ok()?,
-                flags: u8::from_str_radix(f[4], 16).ok()?,
+                ifindex: hex(f[1])?,
+                prefix_len: hex::<u8>(f[2]).filter(|l| *l <= 128)?,
+                scope: hex(f[3])?,
+                flags: hex(f[4])?,
                 ifname: f[5].to_string(),
             })
         })
@@ -116,10 +141,10 @@ pub fn parse_ipv6_route(text: &str) -> Vec<Route> {
             }
             Some(Route {
                 dest: hex_addr(f[0])?,
-                dest_len: u8::from_str_radix(f[1], 16).ok()?,
+                dest_len: hex::<u8>(f[1]).filter(|l| *l <= 128)?,
                 gateway: hex_addr(f[4])?,
-                metric: u32::from_str_radix(f[5], 16).ok()?,
-                flags: u32::from_str_radix(f[8], 16).ok()?,
+                metric: hex(f[5])?,
+                flags: hex(f[8])?,
                 ifname: f[9].to_string(),
             })
         })
@@ -158,6 +183,16 @@ garbage line
         assert!(!a[1].is_temporary() && a[1].is_usable_global());
         assert!(!a[2].is_usable_global());
         assert_eq!((a[2].scope, a[2].ifname.as_str()), (0x20, "eth0"));
+    }
+
+    #[test]
+    fn only_hex_digits_and_real_prefix_lengths() {
+        let plus = "+0000000000000000000000000000001 01 80 10 80 lo\n";
+        assert!(parse_if_inet6(plus).is_empty(), "a leading + is not hex");
+        let long = "00000000000000000000000000000001 01 ff 10 80 lo\n";
+        assert!(parse_if_inet6(long).is_empty(), "prefix length 255");
+        let sign = "00000000000000000000000000000001 +1 80 10 80 lo\n";
+        assert!(parse_if_inet6(sign).is_empty());
     }
 
     #[test]
