@@ -463,3 +463,319 @@ fn tunnel_survives_nat_rebinding_and_broker_restart() {
     eprintln!("broker restart recovered in {:?}", t0.elapsed());
     drop(client2);
 }
+
+/// The AYIYA datagrams from `src` to the PoP's port 5072 in a pcap file written by tcpdump on
+/// an Ethernet link: their UDP payloads, in order.
+fn ayiya_from_pcap(pcap: &Path, src: [u8; 4]) -> Vec<Vec<u8>> {
+    let data = std::fs::read(pcap).expect("read pcap");
+    assert!(data.len() >= 24, "pcap header");
+    let le = data[..4] == [0xd4, 0xc3, 0xb2, 0xa1] || data[..4] == [0x4d, 0x3c, 0xb2, 0xa1];
+    let u32_at = |b: &[u8]| {
+        let a = [b[0], b[1], b[2], b[3]];
+        if le {
+            u32::from_le_bytes(a)
+        } else {
+            u32::from_be_bytes(a)
+        }
+    };
+    assert_eq!(u32_at(&data[20..24]), 1, "Ethernet link type");
+    let mut out = Vec::new();
+    let mut off = 24;
+    while off + 16 <= data.len() {
+        let incl = u32_at(&data[off + 8..off + 12]) as usize;
+        let Some(frame) = data.get(off + 16..off + 16 + incl) else {
+            break;
+        };
+        off += 16 + incl;
+        if frame.len() < 14 + 20 + 8 || frame[12..14] != [0x08, 0x00] {
+            continue;
+        }
+        let ip = &frame[14..];
+        let ihl = usize::from(ip[0] & 0x0f) * 4;
+        if ip[9] != 17 || ip[12..16] != src || ip.len() < ihl + 8 {
+            continue;
+        }
+        let udp = &ip[ihl..];
+        let total = usize::from(u16::from_be_bytes([udp[4], udp[5]]));
+        if u16::from_be_bytes([udp[2], udp[3]]) == 5072 && total >= 8 && total <= udp.len() {
+            out.push(udp[8..total].to_vec());
+        }
+    }
+    out
+}
+
+/// Runs `f` on a thread inside network namespace `ns` without waiting for it.
+fn spawn_in_ns<T: Send + 'static>(
+    ns: &str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> std::thread::JoinHandle<T> {
+    let path = format!("/run/netns/{ns}");
+    std::thread::spawn(move || {
+        let fd = std::fs::File::open(&path).expect("open netns");
+        nix::sched::setns(&fd, nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
+        f()
+    })
+}
+
+/// `(transmitted, received)` from ping's summary line.
+fn ping_counts(out: &str) -> (u64, u64) {
+    let line = out
+        .lines()
+        .find(|l| l.contains("packets transmitted"))
+        .unwrap_or_else(|| panic!("ping summary: {out}"));
+    let nums: Vec<u64> = line
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|s| !s.is_empty())
+        .take(2)
+        .filter_map(|s| s.parse().ok())
+        .collect();
+    (nums[0], nums[1])
+}
+
+/// Issue 12: packets captured from the client and replayed within the ±120 s window from
+/// another IPv4 address used to move the tunnel's endpoint to the attacker (48 of 50 pings
+/// from inet went there). Now every replay is dropped and counted as `replay`, logged at WARN
+/// (rate-limited), and the pings reach the client.
+#[test]
+fn replay_attack_from_another_address_does_not_steal_the_tunnel() {
+    let Some(lab) = lab_or_skip("tunr") else {
+        return;
+    };
+    let (bconf, _cconf, broker, _client) = broker_and_client(&lab);
+    wait_for("T1 up", Duration::from_secs(5), || {
+        t1(&status(&lab, &bconf))["state"] == "up"
+    });
+
+    // Capture the client's datagrams on the PoP's link: keepalives and forwarded pings.
+    let pcap = lab.run_dir().join("captured.pcap");
+    let mut dump = capture(
+        &lab,
+        Node::Pop,
+        "eth0",
+        "udp and src host 198.51.100.2 and dst port 5072",
+        &pcap,
+    );
+    lab.exec_ok(
+        Node::Gw,
+        &[
+            "ping",
+            "-6",
+            "-c",
+            "10",
+            "-i",
+            "0.2",
+            "-W",
+            "2",
+            "2001:db8:ffff::80",
+        ],
+    )
+    .expect("pings through the tunnel");
+    wait_for("a keepalive (every 5 s)", Duration::from_secs(8), || {
+        ayiya_from_pcap(&pcap, [198, 51, 100, 2])
+            .iter()
+            .any(|d| d.len() == 44)
+    });
+    dump.stop();
+    let captured = ayiya_from_pcap(&pcap, [198, 51, 100, 2]);
+    assert!(
+        captured.len() >= 11,
+        "captured {} datagrams",
+        captured.len()
+    );
+    let before = t1(&status(&lab, &bconf));
+    let endpoint = before["endpoint"].as_str().unwrap().to_string();
+    let replays_before = before["drops"]["replay"].as_u64().unwrap_or(0);
+    let changes_before = before["endpoint_changes"].as_u64().unwrap_or(0);
+    // Past the same-second grace, so every replay is provably old.
+    std::thread::sleep(Duration::from_secs(3));
+
+    // The attacker: another IPv4 address on the ISP's side of the PoP link.
+    lab.exec_ok(
+        Node::Isp,
+        &["ip", "addr", "add", "198.51.100.66/24", "dev", "eth0"],
+    )
+    .expect("attacker address");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let attacker = {
+        let stop = stop.clone();
+        spawn_in_ns(&lab.ns(Node::Isp), move || {
+            let s = UdpSocket::bind("198.51.100.66:0").unwrap();
+            s.set_nonblocking(true).unwrap();
+            let (mut sent, mut got) = (0u64, 0u64);
+            let mut buf = [0u8; 2048];
+            let start = Instant::now();
+            // A steady 200 replays a second, round-robin over the capture.
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let due = start + Duration::from_millis(5 * sent);
+                if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                    std::thread::sleep(wait);
+                }
+                let d = &captured[(sent as usize) % captured.len()];
+                if s.send_to(d, "198.51.100.1:5072").is_ok() {
+                    sent += 1;
+                }
+                while s.recv_from(&mut buf).is_ok() {
+                    got += 1;
+                }
+            }
+            (sent, got)
+        })
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    let t0 = Instant::now();
+    let out = lab
+        .exec(
+            Node::Inet,
+            &[
+                "ping",
+                "-6",
+                "-c",
+                "200",
+                "-i",
+                "0.05",
+                "-W",
+                "2",
+                "2001:db8:2ff:1::2",
+            ],
+        )
+        .expect("ping from inet");
+    let ping = String::from_utf8_lossy(&out.stdout).into_owned();
+    let attack_secs = t0.elapsed().as_secs_f64();
+    std::thread::sleep(Duration::from_millis(300));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (sent, downstream_to_attacker) = attacker.join().expect("attacker thread");
+    let (transmitted, received) = ping_counts(&ping);
+
+    // The status file is a 1 s snapshot: wait until it has counted every replay (or stops
+    // counting, should some have been lost on the way).
+    let mut last = None;
+    let after = wait_for("replays counted", Duration::from_secs(8), || {
+        let t = t1(&status(&lab, &bconf));
+        let n = t["drops"]["replay"].as_u64().unwrap_or(0) - replays_before;
+        let settled = last.replace(n) == Some(n) && n * 100 >= sent * 95;
+        std::thread::sleep(Duration::from_millis(600));
+        (n >= sent || settled).then_some(t)
+    });
+    let replays = after["drops"]["replay"].as_u64().unwrap_or(0) - replays_before;
+    let warn_lines = broker
+        .log()
+        .lines()
+        .filter(|l| l.contains("WARN") && l.contains("replayed AYIYA packet dropped"))
+        .count();
+    eprintln!(
+        "replay attack: {sent} replays from 198.51.100.66 over {attack_secs:.1} s, \
+         {replays} dropped as replay; pings inet -> tunnel {received}/{transmitted}; \
+         downstream datagrams to the attacker {downstream_to_attacker}; \
+         {warn_lines} WARN lines"
+    );
+    assert!(
+        received * 100 >= transmitted * 99,
+        "legitimate pings delivered during the attack: {received}/{transmitted}"
+    );
+    assert_eq!(downstream_to_attacker, 0, "nothing went to the attacker");
+    assert_eq!(after["endpoint"].as_str().unwrap(), endpoint);
+    assert_eq!(
+        after["endpoint_changes"].as_u64().unwrap_or(0),
+        changes_before
+    );
+    assert!(replays >= sent * 95 / 100, "{replays} of {sent} counted");
+    assert!(replays <= sent, "{replays} of {sent}");
+    assert!(
+        (1..=attack_secs as usize + 3).contains(&warn_lines),
+        "replays are logged at WARN, at most once a second: {warn_lines}"
+    );
+}
+
+/// Issue 12: failed TIC logins from a laptop behind the household's NAT used to lock the
+/// gateway (same address) out for 15 minutes, and idle connections from one address could
+/// fill the server. Now failures are throttled per (user, source), logged in one fixed line
+/// and counted, and idle connections from behind the NAT are pushed out by new ones.
+#[test]
+fn tic_abuse_from_the_household_never_locks_out_the_gateway() {
+    let Some(lab) = lab_or_skip("tunt") else {
+        return;
+    };
+    let bconf = broker_conf(&lab);
+    let cconf = client_conf(&lab);
+    let broker = start_broker(&lab, &bconf);
+
+    // The laptop (host, behind the same NAT) guesses: five wrong passwords as "lab", and
+    // five logins as a user that does not exist.
+    let replies = in_ns(&lab.ns(Node::Host), || {
+        let mut replies = Vec::new();
+        for user in ["lab", "guest"] {
+            for _ in 0..5 {
+                let c = TcpStream::connect("198.51.100.1:3874").unwrap();
+                c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+                let mut w = c.try_clone().unwrap();
+                let mut r = BufReader::new(c);
+                tic_line(&mut r);
+                writeln!(w, "username {user}").unwrap();
+                tic_line(&mut r);
+                writeln!(w, "challenge md5").unwrap();
+                tic_line(&mut r);
+                writeln!(w, "authenticate md5 00000000000000000000000000000000").unwrap();
+                replies.push(tic_line(&mut r));
+            }
+        }
+        replies
+    });
+    assert!(replies.iter().all(|r| r.starts_with("400")), "{replies:?}");
+    // The gateway logs in at once: `lab` from the NAT address waits at most a few seconds
+    // (exponential back-off), never 15 minutes.
+    let t0 = Instant::now();
+    wait_for("gateway login", Duration::from_secs(10), || {
+        tunnels(&lab, &cconf).is_ok()
+    });
+    eprintln!(
+        "gateway login after 5 failures as its user: {:?}",
+        t0.elapsed()
+    );
+
+    // Every failure is logged once, in the fixed format fail2ban matches.
+    let log = broker.log();
+    let failed: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("WARN") && l.contains("tic login failed"))
+        .collect();
+    assert!(failed.len() >= 10, "{log}");
+    assert!(
+        failed
+            .iter()
+            .any(|l| l
+                .contains("tic login failed source=198.51.100.2 user=guest reason=unknown_user")),
+        "{failed:?}"
+    );
+    assert!(
+        failed.iter().any(
+            |l| l.contains("tic login failed source=198.51.100.2 user=lab reason=bad_password")
+        ),
+        "{failed:?}"
+    );
+    std::fs::write(
+        lab.run_dir().join("tic-failed.log"),
+        failed.join("\n") + "\n",
+    )
+    .unwrap();
+    eprintln!("a failed-login line: {}", failed[0]);
+
+    // Idle connections from the laptop (more than the per-source cap): the gateway still gets
+    // in, with a real AICCU-style login, and the oldest idle ones are closed.
+    let idle = spawn_in_ns(&lab.ns(Node::Host), || {
+        let conns: Vec<TcpStream> = (0..20)
+            .filter_map(|_| TcpStream::connect("198.51.100.1:3874").ok())
+            .collect();
+        std::thread::sleep(Duration::from_secs(4));
+        conns.len()
+    });
+    std::thread::sleep(Duration::from_millis(1000));
+    tunnels(&lab, &cconf).expect("gateway login while the laptop holds idle connections");
+    assert_eq!(idle.join().unwrap(), 20);
+    let tic = wait_for("TIC counters", Duration::from_secs(5), || {
+        let s = status(&lab, &bconf);
+        (s["tic"]["shed"].as_u64().unwrap_or(0) >= 12).then(|| s["tic"].clone())
+    });
+    eprintln!("TIC counters: {tic}");
+    assert!(tic["logins_failed"].as_u64().unwrap_or(0) >= 10, "{tic}");
+    assert!(tic["logins_ok"].as_u64().unwrap_or(0) >= 2, "{tic}");
+}
