@@ -1002,16 +1002,17 @@ impl Engine {
         let added = match self.bindings.get_mut(&key) {
             Some(b) if !b.contains(&start) => {
                 b.push(start);
-                true
+                Some(key)
             }
-            Some(_) => false,
+            Some(_) => None,
             None => {
-                self.bindings.insert(key.clone(), vec![start]);
-                true
+                self.count_client(&key, true);
+                self.bindings.insert(key, vec![start]);
+                None
             }
         };
-        if added {
-            self.count_client(&key, true);
+        if let Some(k) = added {
+            self.count_client(&k, true);
         }
         self.changes.push(Change::Put(rec));
         Some(Lease {
