@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use v6h_dhcp6::daemon::{DaemonOptions, run};
 use v6h_dhcp6::wire::{ClientMessage, DhcpOption, Ia, Message, RelayMessage, code, msg};
-use v6h_lease::JournalStore;
+use v6h_lease::{JournalStore, LeaseStore};
 
 const STATELESS: &str = r#"
 [options]
@@ -267,4 +267,94 @@ fn expired_leases_are_reclaimed_by_the_timer_and_leave_the_journal() {
         gone.is_some(),
         "{addr} still in the journal after its valid lifetime"
     );
+}
+
+/// Issue 12 item 7 through the daemon: a journal with one flipped byte in the middle. The
+/// daemon keeps every valid lease (a client after the damage renews its address with
+/// Rebind), hands none of them to a new client, and leaves a copy of the damaged file.
+#[test]
+fn a_damaged_journal_keeps_its_valid_leases_across_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("leases.journal");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let base = u128::from("2001:db8:5::100".parse::<Ipv6Addr>().unwrap());
+    let duid_of = |i: u32| vec![0, 3, 0, 1, 3, 0, 0, 0, (i >> 8) as u8, i as u8];
+    let addr_of = |i: u32| Ipv6Addr::from(base + u128::from(i));
+    {
+        let s = JournalStore::open(&journal).unwrap();
+        let puts = (0..200)
+            .map(|i| {
+                v6h_lease::Change::Put(v6h_lease::LeaseRecord {
+                    link: "lo".into(),
+                    duid: duid_of(i),
+                    iaid: 9,
+                    resource: v6h_lease::Resource::Addr(addr_of(i)),
+                    state: v6h_lease::LeaseState::Bound,
+                    preferred: 300,
+                    valid: 600,
+                    expires: now + 500,
+                })
+            })
+            .collect();
+        s.commit(puts).unwrap();
+    }
+    let mut bytes = std::fs::read(&journal).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x01;
+    std::fs::write(&journal, &bytes).unwrap();
+
+    let (_conf, server) = start(dir.path(), STATEFUL);
+    let sock = client();
+    // Client 150 (its record is after the damaged one) rebinds its address.
+    let rebind = |xid: u8| ClientMessage {
+        msg_type: msg::REBIND,
+        xid: [3, 0, xid],
+        options: vec![
+            DhcpOption::ClientId(duid_of(150)),
+            DhcpOption::ElapsedTime(0),
+            DhcpOption::IaNa(Ia {
+                iaid: 9,
+                t1: 0,
+                t2: 0,
+                options: vec![DhcpOption::IaAddr(v6h_dhcp6::wire::IaAddr {
+                    addr: addr_of(150),
+                    preferred: 0,
+                    valid: 0,
+                    options: Vec::new(),
+                })],
+            }),
+        ],
+    };
+    let got = eventually(10, || {
+        exchange(&sock, server, rebind(1)).and_then(|c| bound_address(&c))
+    });
+    assert_eq!(
+        got,
+        Some(addr_of(150)),
+        "the lease after the damage was kept"
+    );
+    // 199 of the 200 leases are live; a new client gets none of them.
+    let kept: Vec<Ipv6Addr> = JournalStore::read(&journal)
+        .unwrap()
+        .iter()
+        .filter_map(|r| match r.resource {
+            v6h_lease::Resource::Addr(a) => Some(a),
+            v6h_lease::Resource::Prefix(_) => None,
+        })
+        .collect();
+    assert_eq!(kept.len(), 199);
+    let fresh = exchange(&sock, server, rapid_solicit(9))
+        .and_then(|c| bound_address(&c))
+        .expect("a new client is served");
+    assert!(!kept.contains(&fresh), "{fresh} was handed out again");
+    let copies: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().contains(".corrupt-"))
+        .collect();
+    assert_eq!(copies.len(), 1, "one copy of the damaged journal");
+    assert_eq!(std::fs::read(copies[0].path()).unwrap(), bytes);
 }
