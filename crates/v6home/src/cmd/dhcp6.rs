@@ -86,15 +86,27 @@ fn list_leases(lease_file: &std::path::Path, json: bool) -> anyhow::Result<()> {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    let records = match v6h_lease::JournalStore::read(lease_file) {
-        Ok(r) => r,
-        Err(v6h_lease::StoreError::Io { source, .. })
-            if source.kind() == std::io::ErrorKind::NotFound =>
-        {
-            Vec::new()
-        }
-        Err(e) => return Err(e.into()),
+    let bytes = match std::fs::read(lease_file) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", lease_file.display())),
     };
+    let (records, recovery) = v6h_lease::store::replay_bytes(&bytes).map_err(|e| match e {
+        v6h_lease::StoreError::BadMagic(_) => {
+            v6h_lease::StoreError::BadMagic(lease_file.to_path_buf())
+        }
+        e => e,
+    })?;
+    if recovery.corrupt() {
+        // A torn tail is normal while the server writes; skipped frames are not.
+        eprintln!(
+            "warning: {}: damaged lease journal: {} bytes skipped (at least {} leases lost); \
+             the server copies it aside and rewrites it at its next start",
+            lease_file.display(),
+            recovery.skipped_bytes,
+            recovery.skipped_regions
+        );
+    }
     let rows: Vec<v6h_lease::LeaseView> = records
         .iter()
         .map(|r| v6h_lease::LeaseView::new(r, false, now))
