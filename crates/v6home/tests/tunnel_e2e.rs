@@ -350,6 +350,72 @@ fn tunnel_attacks_are_dropped_and_counted() {
         .unwrap();
     });
 
+    // A signed packet whose inner source is the PoP's own tunnel address, then a flood of
+    // 2000 forged signatures and one more a second later: dropped and counted; the forgeries
+    // are logged at WARN at most once a second, with the count of those held back.
+    in_ns(&lab.ns(Node::Gw), || {
+        let s = UdpSocket::bind("0.0.0.0:0").unwrap();
+        let key = SigningKey::from_password(PW.as_bytes());
+        let me = "2001:db8:2ff:1::2".parse().unwrap();
+        let inner = inner_packet("2001:db8:2ff:1::1", "2001:db8:ffff::80");
+        let pop_source = client_datagram(&key, me, unix_now(), Some(&inner));
+        s.send_to(&pop_source, "198.51.100.1:5072").unwrap();
+        let inner = inner_packet("2001:db8:2ff:1::2", "2001:db8:ffff::80");
+        let mut forged = client_datagram(&key, me, unix_now(), Some(&inner));
+        forged[30] ^= 0x55;
+        for _ in 0..2000 {
+            s.send_to(&forged, "198.51.100.1:5072").unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(1100));
+        s.send_to(&forged, "198.51.100.1:5072").unwrap();
+    });
+    let t = wait_for("forgeries counted", Duration::from_secs(5), || {
+        let t = t1(&status(&lab, &bconf));
+        (t["drops"]["bad_signature"].as_u64().unwrap_or(0) >= 1900).then_some(t)
+    });
+    assert_eq!(t["drops"]["pop_source"].as_u64(), Some(1), "{t}");
+    let log = broker.log();
+    let forged_lines: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("WARN") && l.contains("forged signature"))
+        .collect();
+    assert!(forged_lines.len() <= 4, "{forged_lines:?}");
+    assert!(
+        forged_lines.iter().any(|l| l
+            .split("suppressed=")
+            .nth(1)
+            .and_then(|r| r.split_whitespace().next())
+            .and_then(|n| n.parse::<u64>().ok())
+            .is_some_and(|n| n >= 1900)),
+        "{forged_lines:?}"
+    );
+    assert!(
+        log.lines()
+            .any(|l| l.contains("WARN") && l.contains("spoofed inner source")),
+        "{log}"
+    );
+
+    // A second `tunnel start` while the first still holds the TUN says why it cannot.
+    let second = lab
+        .exec(
+            Node::Gw,
+            &[
+                V6HOME,
+                "tunnel",
+                "start",
+                "--config",
+                cconf.to_str().unwrap(),
+            ],
+        )
+        .expect("second tunnel start");
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert!(!second.status.success(), "{err}");
+    assert!(
+        err.contains("create TUN sixxs: Device or resource busy")
+            && err.contains("is another v6home tunnel/gateway/broker still running or stopping?"),
+        "{err}"
+    );
+
     // TIC: wrong password gets 400 and no data; 10,000 junk lines end the session.
     let reply = in_ns(&lab.ns(Node::Gw), || {
         let c = TcpStream::connect("198.51.100.1:3874").unwrap();

@@ -493,8 +493,13 @@ impl PopTable {
             }
         };
         // Fully valid. Replays (duplicates, or older packets from a new address) change
-        // nothing; fresh packets learn or move the endpoint.
+        // nothing; fresh packets learn or move the endpoint. AICCU sends three identical
+        // keepalives at start (same second, same bytes): a duplicate that carries nothing to
+        // forward, from the current endpoint, is a harmless beat, not a replay.
         match e.guard.observe(src, v.repr.epoch, &signature, now) {
+            EndpointUpdate::Duplicate
+                if e.guard.endpoint() == Some(src)
+                    && matches!(v.delivery, Delivery::LivenessOnly) => {}
             EndpointUpdate::Duplicate | EndpointUpdate::Stale => {
                 e.counters.drops.add(PopDrop::Replay);
                 return InAction::Drop(PopDrop::Replay);

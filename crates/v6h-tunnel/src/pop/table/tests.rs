@@ -536,3 +536,23 @@ fn replay_memory_per_tunnel_is_small() {
     let n = std::mem::size_of::<EndpointGuard<SocketAddrV4>>();
     assert!(n <= 112, "{n} bytes");
 }
+
+/// AICCU's three back-to-back keepalives at start are byte-identical (same second): all three
+/// count as beats from the client's address, while the same bytes from elsewhere are replays.
+#[test]
+fn identical_start_keepalives_are_beats_not_replays() {
+    let mut t = PopTable::new(&[t1()], 120, None);
+    let key = SigningKey::from_password(PW.as_bytes());
+    let ka = client_datagram(&key, client_addr(), EPOCH as u32, None);
+    for _ in 0..3 {
+        assert_eq!(t.handle_datagram(EPOCH, ep(40000), &ka), InAction::Consumed);
+    }
+    let attacker = SocketAddrV4::new([203, 0, 113, 66].into(), 5555);
+    assert_eq!(
+        t.handle_datagram(EPOCH, attacker, &ka),
+        InAction::Drop(PopDrop::Replay)
+    );
+    let c = t.counters(0).unwrap();
+    assert_eq!((c.beats, c.drops.get(PopDrop::Replay)), (3, 1));
+    assert_eq!(t.endpoint(0), Some(ep(40000)));
+}
