@@ -570,6 +570,7 @@ async fn tic_server(
 ) {
     let settings = shared.settings;
     let mut refuse_gate = LogGate::per_second();
+    let mut reload_gate = LogGate::per_second();
     loop {
         let (conn, peer) = match listener.accept().await {
             Ok(x) => x,
@@ -613,7 +614,12 @@ async fn tic_server(
                 d
             }
             Err(e) => {
-                warn!("registry reload failed, closing TIC connection: {e}");
+                gated_log!(
+                    reload_gate,
+                    Instant::now(),
+                    warn,
+                    "registry reload failed, closing TIC connection: {e}"
+                );
                 continue;
             }
         };

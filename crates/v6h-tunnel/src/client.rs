@@ -248,6 +248,8 @@ struct SockCell {
     cur: std::sync::RwLock<Arc<Socket>>,
     pop: SocketAddrV4,
     failures: std::sync::atomic::AtomicU32,
+    /// Gates the reconnect warning, which a persistent error would repeat every third send.
+    warn_gate: std::sync::Mutex<LogGate>,
 }
 
 impl SockCell {
@@ -274,11 +276,22 @@ impl SockCell {
             Err(e) if !transient(e) => {
                 if self.failures.fetch_add(1, Relaxed) + 1 >= 3 {
                     self.failures.store(0, Relaxed);
-                    match self.reconnect() {
-                        Ok(()) => {
-                            warn!("UDP socket kept failing ({e}); reconnected to {}", self.pop)
-                        }
-                        Err(e2) => warn!("UDP socket kept failing ({e}); reconnect failed: {e2}"),
+                    let result = self.reconnect();
+                    let mut gate = self.warn_gate.lock().unwrap_or_else(|p| p.into_inner());
+                    match result {
+                        Ok(()) => gated_log!(
+                            gate,
+                            Instant::now(),
+                            warn,
+                            "UDP socket kept failing ({e}); reconnected to {}",
+                            self.pop
+                        ),
+                        Err(e2) => gated_log!(
+                            gate,
+                            Instant::now(),
+                            warn,
+                            "UDP socket kept failing ({e}); reconnect failed: {e2}"
+                        ),
                     }
                 }
             }
@@ -353,6 +366,7 @@ pub async fn start(
         cur: std::sync::RwLock::new(Arc::new(connect_udp(pop)?)),
         pop,
         failures: std::sync::atomic::AtomicU32::new(0),
+        warn_gate: std::sync::Mutex::new(LogGate::per_second()),
     });
     let key = SigningKey::from_password(info.password.as_bytes());
     {
@@ -734,6 +748,7 @@ mod tests {
             cur: std::sync::RwLock::new(Arc::new(connect_udp(pop_addr).unwrap())),
             pop: pop_addr,
             failures: std::sync::atomic::AtomicU32::new(0),
+            warn_gate: std::sync::Mutex::new(LogGate::per_second()),
         };
         let first = cell.get();
         let hard = Err(std::io::Error::from_raw_os_error(libc::EINVAL));
