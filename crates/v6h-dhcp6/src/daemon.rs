@@ -148,6 +148,8 @@ struct Gates {
     exhausted: LogGate,
     /// IAs refused by the per-client lease cap.
     client_limit: LogGate,
+    /// Leases undone after failed commits.
+    undo: LogGate,
 }
 
 fn gates(g: &Mutex<Gates>) -> std::sync::MutexGuard<'_, Gates> {
@@ -231,8 +233,10 @@ trait Service: Bindings {
     /// Applies a reloaded configuration to the pools; `SwitchMode` when pools were added to a
     /// stateless server or all removed from a stateful one.
     fn reload(&mut self, now: u64, cfg: &Config, served: &[String]) -> Result<Reloaded, String>;
+    /// Called before each received batch is handled.
+    fn before_batch(&mut self, _out: &Outbox) {}
     /// Reclaims expired leases (called every second).
-    fn on_timer(&mut self, now: u64);
+    fn on_timer(&mut self, now: u64, out: &Outbox);
     /// Current time in the service's clock, given the daemon start.
     fn now(&self, start: Instant) -> u64;
     /// Logs the service's own counters.
@@ -259,7 +263,7 @@ impl Service for NoBindings {
             Err(e) => Err(e.to_string()),
         }
     }
-    fn on_timer(&mut self, _now: u64) {}
+    fn on_timer(&mut self, _now: u64, _out: &Outbox) {}
     fn now(&self, start: Instant) -> u64 {
         start.elapsed().as_secs()
     }
@@ -272,9 +276,61 @@ struct Durable {
     /// Refusal counters already logged.
     seen: EngineStats,
     gates: Arc<Mutex<Gates>>,
+    /// Changes whose group commit failed, to be undone in the engine.
+    failed: Arc<FailedCommits>,
+}
+
+/// Lease changes whose commit failed (filled on the commit thread, drained by the receive
+/// loop). `any` lets the receive loop check for them without taking the lock.
+#[derive(Default)]
+struct FailedCommits {
+    any: std::sync::atomic::AtomicBool,
+    changes: Mutex<Vec<v6h_lease::Change>>,
+}
+
+impl FailedCommits {
+    fn push(&self, mut changes: Vec<v6h_lease::Change>) {
+        let mut g = self.changes.lock().unwrap_or_else(|e| e.into_inner());
+        g.append(&mut changes);
+        self.any.store(true, Ordering::Release);
+    }
+
+    fn take(&self) -> Vec<v6h_lease::Change> {
+        let mut g = self.changes.lock().unwrap_or_else(|e| e.into_inner());
+        self.any.store(false, Ordering::Release);
+        std::mem::take(&mut *g)
+    }
 }
 
 impl Durable {
+    /// Undoes in the engine the grants, renewals and declines whose commit failed (e.g. on a
+    /// full disk), so they do not hold addresses the disk never recorded. Only while no
+    /// commit is in flight: the store then holds everything that will ever be durable of
+    /// them, and the engine has no changes pending (called between batches).
+    fn undo_failed(&mut self, out: &Outbox) {
+        if !self.failed.any.load(Ordering::Acquire) || out.inflight.load(Ordering::Acquire) != 0 {
+            return;
+        }
+        let mut undone = 0u64;
+        for c in self.failed.take() {
+            if let v6h_lease::Change::Put(r) = c {
+                let durable = self.store.get(&r.resource);
+                if self.bindings.engine().reconcile(&r, durable.as_ref()) {
+                    undone += 1;
+                }
+            }
+        }
+        if undone > 0 {
+            gated_log!(
+                gates(&self.gates).undo,
+                Instant::now(),
+                warn,
+                undone,
+                "leases whose commit failed were undone in memory (their replies were not sent)"
+            );
+        }
+    }
+
     /// Logs (at WARN, at most once a second each) IAs refused since the last call because a
     /// pool is exhausted or a client reached its lease cap. O(1): compares two counters.
     fn log_refusals(&mut self) {
@@ -343,15 +399,19 @@ impl Service for Durable {
             out.send_now(&waiting);
             return;
         }
-        if out.inflight.load(Ordering::Acquire) >= MAX_INFLIGHT_BATCHES {
-            // Commits complete in order, so this ticket also covers every earlier batch.
-            let result = self.store.submit(changes).wait();
-            out.send_committed(result, &waiting);
-            return;
+        while out.inflight.load(Ordering::Acquire) >= MAX_INFLIGHT_BATCHES {
+            // Back-pressure: the journal is far behind; let it catch up.
+            std::thread::sleep(std::time::Duration::from_micros(200));
         }
         out.inflight.fetch_add(1, Ordering::AcqRel);
         let o = out.clone();
-        self.store.submit_then(changes, move |result| {
+        let failed = self.failed.clone();
+        self.store.submit_then_returning(changes, move |result| {
+            let result = result.map_err(|(e, changes)| {
+                // Recorded before `inflight` drops, so the receive loop sees them first.
+                failed.push(changes);
+                e
+            });
             o.send_committed(result, &waiting);
             o.inflight.fetch_sub(1, Ordering::AcqRel);
         });
@@ -368,7 +428,11 @@ impl Service for Durable {
             Err(e) => Err(e.to_string()),
         }
     }
-    fn on_timer(&mut self, now: u64) {
+    fn before_batch(&mut self, out: &Outbox) {
+        self.undo_failed(out);
+    }
+    fn on_timer(&mut self, now: u64, out: &Outbox) {
+        self.undo_failed(out);
         let reclaimed = self.bindings.engine().expire(now);
         let changes = self.bindings.take_changes();
         if reclaimed > 0 {
@@ -750,6 +814,7 @@ fn open_stateful(
             store,
             seen: EngineStats::default(),
             gates: Arc::new(Mutex::new(Gates::default())),
+            failed: Arc::new(FailedCommits::default()),
         },
     ))
 }
@@ -892,6 +957,7 @@ async fn serve<B: Service>(
                     match shell.udp.try_io(Interest::READABLE, || io.recv(fd)) {
                         Ok(_) => {
                             let now = server.bindings().now(start);
+                            server.bindings().before_batch(&shell.out);
                             let mut replies: Vec<Reply> = Vec::with_capacity(io.meta.len());
                             for (i, (len, link)) in io.meta.iter().enumerate() {
                                 let data = io.bufs.get(i).and_then(|b| b.get(..*len)).unwrap_or_default();
@@ -909,7 +975,7 @@ async fn serve<B: Service>(
             }
             _ = expiry.tick() => {
                 let now = server.bindings().now(start);
-                server.bindings().on_timer(now);
+                server.bindings().on_timer(now, &shell.out);
             }
             _ = shell.signals.hup.recv() => {
                 match Config::load(&shell.opts.config_path) {

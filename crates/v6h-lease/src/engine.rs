@@ -1534,6 +1534,60 @@ impl Engine {
         true
     }
 
+    /// Undoes in memory a change whose commit failed, so the engine agrees with the store:
+    /// `failed` is the record that did not reach the disk and `durable` what the store holds
+    /// for that resource. A lease the store does not have is freed (no change is queued: the
+    /// disk never had it), so a failed grant does not keep its address from other clients;
+    /// a lease the store has for the same IA gets the store's state, expiry and lifetimes
+    /// back. Nothing happens if the engine has moved on (the resource now belongs to another
+    /// IA, or was bound again with another expiry). Call it between batches (no changes
+    /// pending) and only when no commit is in flight. Returns whether anything changed.
+    pub fn reconcile(&mut self, failed: &LeaseRecord, durable: Option<&LeaseRecord>) -> bool {
+        let start = failed.resource.first();
+        let Some(h) = self.held.get(&start) else {
+            return false;
+        };
+        let same_ia = |r: &LeaseRecord| {
+            h.key.duid == r.duid && h.key.iaid == r.iaid && h.link_name.as_deref() == Some(&r.link)
+        };
+        if h.resource != failed.resource || !same_ia(failed) || h.expires != failed.expires {
+            return false;
+        }
+        match durable {
+            None => {
+                if let Some(h) = self.free_held(start) {
+                    self.unlink(&h.key, start);
+                }
+                true
+            }
+            Some(d) if d.resource == failed.resource && same_ia(d) => {
+                let key = h.key.clone();
+                let (old, was) = (h.expires, h.state);
+                let state = match d.state {
+                    LeaseState::Bound => HeldState::Bound,
+                    LeaseState::Declined => HeldState::Declined,
+                };
+                if let Some(h) = self.held.get_mut(&start) {
+                    h.expires = d.expires;
+                    h.preferred = d.preferred;
+                    h.valid = d.valid;
+                    h.state = state;
+                }
+                self.set_timer(start, Some(old), d.expires);
+                match (was, state) {
+                    (HeldState::Declined, HeldState::Bound) => {
+                        self.count_client(&key, true);
+                        self.bindings.entry(key).or_default().push(start);
+                    }
+                    (HeldState::Bound, HeldState::Declined) => self.unlink(&key, start),
+                    _ => {}
+                }
+                true
+            }
+            Some(_) => false,
+        }
+    }
+
     /// Applies a new configuration (e.g. on SIGHUP): validates it, rebuilds the pools and
     /// re-attaches every bound and declined lease. Leases the new configuration does not cover
     /// stay held (never handed to anyone else) until their client's next Renew/Rebind, which

@@ -325,16 +325,22 @@ struct Ticket {
 enum Waiter {
     Ticket(Arc<Ticket>),
     Callback(Box<dyn FnOnce(Result<(), StoreError>) + Send>),
+    /// Also gets the changes back when the commit failed.
+    Returning(FailedCallback),
 }
 
+type FailedCallback = Box<dyn FnOnce(Result<(), (StoreError, Vec<Change>)>) + Send>;
+
 impl Waiter {
-    fn complete(self, r: Result<(), String>) {
+    /// Completes the waiter; `changes` are the ones that failed (empty on success).
+    fn complete(self, r: Result<(), String>, changes: Vec<Change>) {
         match self {
             Waiter::Ticket(t) => {
                 *lock(&t.done) = Some(r);
                 t.cv.notify_all();
             }
             Waiter::Callback(f) => f(r.map_err(StoreError::Commit)),
+            Waiter::Returning(f) => f(r.map_err(|e| (StoreError::Commit(e), changes))),
         }
     }
 }
@@ -747,11 +753,21 @@ impl JournalStore {
         self.enqueue(changes, Waiter::Callback(Box::new(done)));
     }
 
+    /// As [`submit_then`](JournalStore::submit_then), but a failed commit hands its changes
+    /// back to `done`, so the caller can undo in memory what never reached the disk.
+    pub fn submit_then_returning(
+        &self,
+        changes: Vec<Change>,
+        done: impl FnOnce(Result<(), (StoreError, Vec<Change>)>) + Send + 'static,
+    ) {
+        self.enqueue(changes, Waiter::Returning(Box::new(done)));
+    }
+
     fn enqueue(&self, changes: Vec<Change>, w: Waiter) {
         let mut q = lock(&self.shared.queue);
         if q.closed {
             drop(q);
-            w.complete(Err(StoreError::Closed.to_string()));
+            w.complete(Err(StoreError::Closed.to_string()), changes);
         } else {
             q.items.push((changes, w));
             self.shared.queue_cv.notify_one();
@@ -871,14 +887,14 @@ fn commit_loop(s: &Shared) {
                 for c in changes {
                     idx.apply(c);
                 }
-                waiters.push(w);
+                waiters.push((w, Vec::new()));
             }
         } else {
-            waiters.extend(batch.into_iter().map(|(_, w)| w));
+            waiters.extend(batch.into_iter().map(|(c, w)| (w, c)));
         }
         // Waiters run without any store lock held, so callbacks may submit again.
-        for w in waiters {
-            w.complete(result.clone());
+        for (w, failed) in waiters {
+            w.complete(result.clone(), failed);
         }
         if result.is_ok() {
             let live = s

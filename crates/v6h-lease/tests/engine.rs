@@ -879,3 +879,65 @@ fn operator_delete_frees_the_lease() {
     );
     e.check_invariants().unwrap();
 }
+
+fn put_of(c: &[Change]) -> LeaseRecord {
+    c.iter()
+        .find_map(|c| match c {
+            Change::Put(r) => Some(r.clone()),
+            Change::Remove(_) => None,
+        })
+        .expect("a Put")
+}
+
+/// A failed commit (e.g. a full disk) is undone in memory: a grant the disk never got frees
+/// its address, a failed renewal or decline goes back to what the disk holds, and nothing is
+/// touched once the engine has moved on.
+#[test]
+fn reconcile_undoes_changes_whose_commit_failed() {
+    let (mut e, l) = engine();
+    // A failed grant: the address is free again, for anyone.
+    let r = e.request(10, &ia(l, D1, IaKind::Na, 1, &[]));
+    let failed = put_of(&e.take_changes());
+    assert!(e.reconcile(&failed, None));
+    assert!(e.take_changes().is_empty(), "the disk never had it");
+    assert_eq!(e.binding_count(), 0);
+    assert_eq!(e.client_lease_count(l, D1), 0);
+    let other = e.request(11, &ia(l, D2, IaKind::Na, 1, &[r.leases[0].resource]));
+    assert_eq!(other.leases[0].resource, r.leases[0].resource);
+    let durable = put_of(&e.take_changes());
+    e.check_invariants().unwrap();
+
+    // A failed renewal: back to the durable expiry.
+    e.renew(500, &ia(l, D2, IaKind::Na, 1, &[durable.resource]));
+    let failed = put_of(&e.take_changes());
+    assert_eq!(failed.expires, 500 + 2000);
+    assert!(e.reconcile(&failed, Some(&durable)));
+    let v = e
+        .lookup_address(a(&durable.resource.to_string()), 500)
+        .unwrap();
+    assert_eq!(v.expires, durable.expires);
+    assert_eq!(e.poll_timeout(), Some(durable.expires));
+    e.check_invariants().unwrap();
+
+    // A failed decline: bound again, renewable.
+    e.decline(600, &ia(l, D2, IaKind::Na, 1, &[]));
+    let failed = put_of(&e.take_changes());
+    assert_eq!(failed.state, LeaseState::Declined);
+    assert!(e.reconcile(&failed, Some(&durable)));
+    assert_eq!(e.binding_count(), 1);
+    assert_eq!(
+        e.renew(700, &ia(l, D2, IaKind::Na, 1, &[])).leases[0].resource,
+        durable.resource
+    );
+    e.take_changes();
+    e.check_invariants().unwrap();
+
+    // Moved on: the failed grant was requested again (another expiry) before the undo.
+    let r = e.request(800, &ia(l, D3, IaKind::Na, 1, &[]));
+    let failed = put_of(&e.take_changes());
+    e.renew(801, &ia(l, D3, IaKind::Na, 1, &[r.leases[0].resource]));
+    e.take_changes();
+    assert!(!e.reconcile(&failed, None));
+    assert_eq!(e.client_lease_count(l, D3), 1);
+    e.check_invariants().unwrap();
+}
