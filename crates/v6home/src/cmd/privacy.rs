@@ -256,6 +256,12 @@ fn agent(a: AgentArgs) -> anyhow::Result<()> {
     if !sysconf::valid_ifname(&a.iface) {
         bail!("invalid interface name `{}`", a.iface);
     }
+    // One agent per interface and state directory: two would fight over the addresses.
+    std::fs::create_dir_all(&a.state_dir)
+        .with_context(|| format!("creating {}", a.state_dir.display()))?;
+    let _pid = super::pidfile::PidFile::acquire(
+        &a.state_dir.join(format!("privacy-agent-{}.pid", a.iface)),
+    )?;
     let mut params = Params::with_lifetimes(a.preferred_lifetime.0, a.valid_lifetime.0);
     params.stable = !a.no_stable;
     params.backoff_min = a.backoff.0.max(1);
