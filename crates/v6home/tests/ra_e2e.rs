@@ -914,3 +914,152 @@ fn ra_daemon_logs_to_syslog_and_holds_its_pidfile() {
     );
     assert!(read_until("all final RAs sent", &mut lines), "{lines:#?}");
 }
+
+/// An RS flood from many sources: unicast replies stay within the token bucket (burst 10,
+/// 10/s), excess RSs get at most one multicast RA per MinDelayBetweenRAs, every refused RS is
+/// counted in the gated debug log, and the daemon keeps advertising.
+#[test]
+fn ra_rs_flood_is_rate_limited_and_reported() {
+    let Some(lab) = lab_or_skip("raflood") else {
+        return;
+    };
+    let conf = write_conf(&lab, "radvd.conf", &example_conf());
+    let pid = lab.run_dir().join("v6home-ra.pid");
+    let ra = lab
+        .spawn(
+            Node::Gw,
+            &[
+                V6HOME,
+                "--log-level",
+                "debug",
+                "ra",
+                "-n",
+                "-d",
+                "3",
+                "-C",
+                conf.to_str().unwrap(),
+                "-p",
+                pid.to_str().unwrap(),
+            ],
+        )
+        .unwrap();
+    ra.wait_for_log("now advertising", Duration::from_secs(20))
+        .expect("v6home ra starts advertising");
+    const SOURCES: u32 = 20;
+    const ROUNDS: u32 = 50;
+    let srcs: Vec<String> = (1..=SOURCES).map(|n| format!("fe80::f:{n:x}")).collect();
+    let batch: String = srcs
+        .iter()
+        .map(|s| format!("addr add {s}/64 dev eth0 nodad\n"))
+        .collect();
+    let batch_file = lab.run_dir().join("flood-addrs.batch");
+    std::fs::write(&batch_file, batch).unwrap();
+    lab.exec_ok(Node::Host, &["ip", "-b", batch_file.to_str().unwrap()])
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let log_before = ra.log().len();
+    let list = srcs
+        .iter()
+        .map(|s| format!("'{s}'"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let script = format!(
+        "import socket,ipaddress,struct,time\n\
+         i=socket.if_nametoindex('eth0')\n\
+         s=socket.socket(socket.AF_INET6,socket.SOCK_RAW,socket.IPPROTO_ICMPV6)\n\
+         s.setsockopt(socket.IPPROTO_IPV6,socket.IPV6_MULTICAST_HOPS,255)\n\
+         srcs=[{list}]\n\
+         t0=time.time();n=0\n\
+         for k in range({ROUNDS}):\n\
+         \x20 for a in srcs:\n\
+         \x20   p=ipaddress.IPv6Address(a).packed+struct.pack('@I',i)\n\
+         \x20   s.sendmsg([bytes([133,0,0,0,0,0,0,0])],[(socket.IPPROTO_IPV6,socket.IPV6_PKTINFO,p)],0,('ff02::2',0,0,i))\n\
+         \x20   n+=1\n\
+         \x20 time.sleep(0.02)\n\
+         print(n, round(time.time()-t0,3))\n"
+    );
+    let sent = lab
+        .exec_ok(Node::Host, &["python3", "-c", &script])
+        .unwrap();
+    // Let the last delayed replies (≤ 0.5 s) and the gated log line out.
+    std::thread::sleep(Duration::from_millis(2500));
+    let log = ra.log();
+    let flood = &log[log_before.min(log.len())..];
+    let received = flood
+        .lines()
+        .filter(|l| l.contains("received") && l.contains("fe80::f:"))
+        .count();
+    let unicast = flood
+        .lines()
+        .filter(|l| l.contains("sent RA") && l.contains("dst=fe80::f:"))
+        .count();
+    let multicast = flood
+        .lines()
+        .filter(|l| l.contains("sent RA") && l.contains("dst=ff02::1"))
+        .count();
+    let limited_lines: Vec<&str> = flood
+        .lines()
+        .filter(|l| l.contains("RS replies rate-limited"))
+        .collect();
+    let suppressed: u64 = limited_lines
+        .iter()
+        .filter_map(|l| {
+            let v = l.split("suppressed=").nth(1)?;
+            v.split(|c: char| !c.is_ascii_digit())
+                .next()?
+                .parse::<u64>()
+                .ok()
+        })
+        .sum();
+    eprintln!(
+        "RS flood: sent (count, seconds) {}; daemon received {received}; unicast replies \
+         {unicast}; multicast RAs {multicast}; rate-limited log lines {} (+{suppressed} suppressed)",
+        sent.trim(),
+        limited_lines.len()
+    );
+    let total = u64::from(SOURCES * ROUNDS);
+    assert!(received as u64 >= total * 9 / 10, "received {received}");
+    // Burst 10 plus 10/s over the ~1.5 s flood (and its 0.5 s reply delay): well under 40.
+    assert!(
+        (10..=40).contains(&unicast),
+        "unicast replies {unicast} outside the token bucket"
+    );
+    assert!(multicast <= 3, "multicast RAs {multicast}");
+    // The refused RSs show in the log: the lines let through plus their suppressed counts.
+    // (RSs from a source whose reply is already pending are coalesced, not refused; the
+    // count held back after the last line shows with the next one.)
+    let limited = limited_lines.len() as u64 + suppressed;
+    assert!(
+        limited >= received as u64 / 2,
+        "rate-limited {limited} + unicast {unicast} vs received {received}"
+    );
+    assert!(
+        limited_lines.len() <= 4,
+        "one rate-limit line a second at most: {}",
+        limited_lines.len()
+    );
+    // Still advertising: a fresh RS from a new source gets its answer.
+    let src = "fe80::f:ff";
+    lab.exec_ok(
+        Node::Host,
+        &[
+            "ip",
+            "addr",
+            "add",
+            &format!("{src}/64"),
+            "dev",
+            "eth0",
+            "nodad",
+        ],
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let before = unicast_ras_to(&ra, src);
+    let mc_before = multicast_ras(&ra);
+    send_rs(&lab, src, 255);
+    assert!(
+        wait_until(Duration::from_secs(4), || unicast_ras_to(&ra, src) > before
+            || multicast_ras(&ra) > mc_before),
+        "no answer after the flood"
+    );
+}
