@@ -15,6 +15,7 @@
 pub mod httpd;
 pub mod topology;
 
+pub use nix::sys::signal::Signal;
 pub use topology::{Node, addr};
 
 use std::path::{Path, PathBuf};
@@ -23,11 +24,14 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::{Signal, kill};
+use nix::sys::signal::kill;
 use nix::unistd::Pid;
 
 /// The command that installs everything the lab needs.
 pub const SETUP_HINT: &str = "sudo scripts/setup-deps";
+
+/// How long [`Lab::up`] waits for duplicate address detection of the nodes' addresses.
+pub const DAD_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Where labs keep logs and state: `<RUN_ROOT>/<name>/`.
 pub const RUN_ROOT: &str = "/run/v6home/lab";
@@ -74,6 +78,23 @@ pub enum LabError {
         /// Where to look.
         log: String,
     },
+    /// An address of the lab failed duplicate address detection.
+    #[error("duplicate address detection failed on {node}: {address}")]
+    DadFailed {
+        /// The node.
+        node: Node,
+        /// The `ip -6 addr` line of the address.
+        address: String,
+    },
+    /// A process to be signalled does not run in the lab node (it exited, or its PID now
+    /// belongs to a process outside the lab).
+    #[error("process {pid} does not run in lab node {node}; not signalling it")]
+    NotInNode {
+        /// The PID.
+        pid: u32,
+        /// The node it was expected in.
+        node: Node,
+    },
     /// An I/O error with context.
     #[error("{context}: {source}")]
     Io {
@@ -97,17 +118,62 @@ pub fn ns_name(lab: &str, node: Node) -> String {
     format!("v6h-{lab}-{}", node.as_str())
 }
 
+/// The environment variable that tags every lab of one test run (see [`unique_name`]).
+pub const RUN_ID_ENV: &str = "V6H_RUN_ID";
+
+/// Length of the run tag that [`unique_name`] puts into names.
+pub const RUN_ID_LEN: usize = 4;
+
+/// The run tag from [`RUN_ID_ENV`]: its first [`RUN_ID_LEN`] ASCII letters and digits, lower
+/// case; `None` when the variable is unset or has none.
+pub fn run_id() -> Option<String> {
+    let raw = std::env::var(RUN_ID_ENV).ok()?;
+    let tag: String = raw
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .take(RUN_ID_LEN)
+        .collect::<String>()
+        .to_ascii_lowercase();
+    (!tag.is_empty()).then_some(tag)
+}
+
 /// A lab name unique to this process and call, starting with `prefix` (for parallel tests).
+///
+/// The name is `<prefix, 3 chars><run tag>_<PID in base 36, 5 chars><call counter in base 36>`,
+/// e.g. `upd4k2x_01a2b0`: at most 15 characters for the first 1296 calls of a process (and
+/// always a valid lab name). The full PID keeps names of concurrent processes apart, also of
+/// two test runs at once; the run tag ([`run_id`], set by `scripts/test`) lets a run find the
+/// namespaces it left behind: those matching `v6h-<letters and digits><tag>_`.
 pub fn unique_name(prefix: &str) -> String {
     static COUNTER: AtomicU32 = AtomicU32::new(0);
     let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+    compose_unique_name(prefix, run_id().as_deref(), std::process::id(), n)
+}
+
+fn compose_unique_name(prefix: &str, run: Option<&str>, pid: u32, n: u32) -> String {
     let prefix: String = prefix
         .chars()
-        .filter(|c| c.is_ascii_alphanumeric())
-        .take(6)
+        .filter(char::is_ascii_alphanumeric)
+        .take(3)
         .collect::<String>()
         .to_ascii_lowercase();
-    format!("{prefix}{}x{n}", std::process::id() % 100_000)
+    let run = run.unwrap_or("");
+    // Linux PIDs are below 2^22, five base-36 digits; wider ones still give unique names.
+    format!("{prefix}{run}_{:0>5}{}", base36(pid), base36(n))
+}
+
+fn base36(mut n: u32) -> String {
+    const DIGITS: &[u8; 36] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    let mut out = Vec::new();
+    loop {
+        out.push(DIGITS[(n % 36) as usize]);
+        n /= 36;
+        if n == 0 {
+            break;
+        }
+    }
+    out.reverse();
+    String::from_utf8(out).unwrap_or_default()
 }
 
 fn validate_name(name: &str) -> Result<()> {
@@ -481,10 +547,96 @@ impl Lab {
             topology::ISP_NFT_RULESET,
         )?;
         self.start_services()?;
+        self.wait_for_dad(DAD_TIMEOUT)?;
         std::fs::write(self.run_dir.join("ready"), b"")
             .map_err(io_err("writing the ready marker"))?;
         tracing::info!(lab = %self.name, ms = started.elapsed().as_millis() as u64, "lab is up");
         Ok(())
+    }
+
+    /// Waits until no node has an address in duplicate address detection, so that every
+    /// address (the kernel's link-locals included) is usable once [`Lab::up`] returns. The
+    /// lab's static addresses skip DAD (`nodad`); the link-locals go through it, which takes
+    /// the kernel a random delay of up to 1 s plus 1 s.
+    fn wait_for_dad(&self, timeout: Duration) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let mut pending = Vec::new();
+            for node in Node::HOSTS {
+                let ns = self.ns(node);
+                let out = run("ip", &["-n", &ns, "-6", "-o", "addr", "show", "tentative"])?;
+                for line in out.lines() {
+                    let line = line.split('\\').next().unwrap_or(line).trim().to_string();
+                    if line.contains("dadfailed") {
+                        return Err(LabError::DadFailed {
+                            node,
+                            address: line,
+                        });
+                    }
+                    pending.push(format!("{node}: {line}"));
+                }
+            }
+            if pending.is_empty() {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(LabError::NotReady {
+                    what: format!(
+                        "duplicate address detection (still tentative: {})",
+                        pending.join("; ")
+                    ),
+                    secs: timeout.as_secs(),
+                    log: self.run_dir.display().to_string(),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+
+    /// The PIDs of the processes running in `node`'s namespace now.
+    pub fn pids(&self, node: Node) -> Vec<u32> {
+        namespace_pids(&self.ns(node))
+            .into_iter()
+            .filter_map(|p| u32::try_from(p.as_raw()).ok())
+            .collect()
+    }
+
+    /// Sends `signal` to process `pid`, but only if it runs in `node`'s namespace: a PID
+    /// recorded earlier may have been reused by a process outside the lab, and namespaces do
+    /// not isolate PIDs, so nothing is ever signalled by name or outside the lab.
+    pub fn signal_pid(&self, node: Node, pid: u32, signal: Signal) -> Result<()> {
+        if !self.pids(node).contains(&pid) {
+            return Err(LabError::NotInNode { pid, node });
+        }
+        let raw = i32::try_from(pid).map_err(|_| LabError::NotInNode { pid, node })?;
+        kill(Pid::from_raw(raw), signal).map_err(|e| LabError::Io {
+            context: format!("sending {signal} to process {pid} in {node}"),
+            source: std::io::Error::from(e),
+        })
+    }
+
+    /// Where a daemon left running in `node` records its PID: `<run dir>/<node>-<name>.pid`
+    /// (written by `v6home lab demo --keep`, read by [`Lab::recorded_pid`]).
+    pub fn pid_file(&self, node: Node, name: &str) -> PathBuf {
+        self.run_dir.join(format!("{}-{name}.pid", node.as_str()))
+    }
+
+    /// Records `pid` in [`Lab::pid_file`]`(node, name)`.
+    pub fn record_pid(&self, node: Node, name: &str, pid: u32) -> Result<()> {
+        let path = self.pid_file(node, name);
+        std::fs::write(&path, format!("{pid}\n"))
+            .map_err(io_err(format!("writing {}", path.display())))
+    }
+
+    /// The PID recorded in [`Lab::pid_file`]`(node, name)`.
+    pub fn recorded_pid(&self, node: Node, name: &str) -> Result<u32> {
+        let path = self.pid_file(node, name);
+        let text = std::fs::read_to_string(&path)
+            .map_err(io_err(format!("reading {}", path.display())))?;
+        text.trim().parse().map_err(|_| LabError::Io {
+            context: format!("{}: not a PID: {:?}", path.display(), text.trim()),
+            source: std::io::Error::from(std::io::ErrorKind::InvalidData),
+        })
     }
 
     fn sysctl(&self, node: Node, key: &str, value: &str) -> Result<()> {
@@ -690,9 +842,10 @@ impl LabChild {
         }
     }
 
-    /// Leaves the process running after this handle is gone (`lab down` still removes it).
-    pub fn detach(mut self) {
-        self.child.take();
+    /// Leaves the process running after this handle is gone (`lab down` still removes it),
+    /// and returns its PID (0 if it was already stopped).
+    pub fn detach(mut self) -> u32 {
+        self.child.take().map_or(0, |c| c.id())
     }
 
     /// Stops the process: SIGTERM, then SIGKILL after 2 s. Returns its exit status.
@@ -862,7 +1015,44 @@ mod tests {
         let b = unique_name("lab-test");
         assert_ne!(a, b);
         validate_name(&a).unwrap();
-        assert!(a.starts_with("labtes"));
+        assert!(a.starts_with("lab"));
+    }
+
+    #[test]
+    fn unique_names_carry_the_run_tag_and_stay_short() {
+        assert_eq!(
+            compose_unique_name("updown", Some("k2x9"), 1234, 0),
+            "updk2x9_000ya0"
+        );
+        assert_eq!(compose_unique_name("Lab-Test", None, 1, 35), "lab_00001z");
+        // Linux's largest PID, the 1296th call: still 15 characters (an interface name's
+        // limit), and a valid lab name.
+        let long = compose_unique_name("prefix", Some("zzzz"), 4_194_304, 1295);
+        assert_eq!(long.len(), 15, "{long}");
+        validate_name(&long).unwrap();
+        // Any counter value gives a valid name.
+        validate_name(&compose_unique_name(
+            "prefix",
+            Some("zzzz"),
+            4_194_304,
+            u32::MAX,
+        ))
+        .unwrap();
+        // The run tag sits just before the first `_`, so `scripts/test` can tell its own.
+        let ours = compose_unique_name("dad", Some("ab12"), 77, 3);
+        assert!(ours.split('_').next().unwrap().ends_with("ab12"), "{ours}");
+    }
+
+    #[test]
+    fn concurrent_processes_and_runs_get_different_names() {
+        let mut names = std::collections::HashSet::new();
+        for run in [None, Some("ab12"), Some("cd34")] {
+            for pid in [1, 36, 99_999, 100_000, 199_999, 4_194_304] {
+                for n in 0..40 {
+                    assert!(names.insert(compose_unique_name("x", run, pid, n)));
+                }
+            }
+        }
     }
 
     #[test]

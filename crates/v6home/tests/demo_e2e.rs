@@ -8,7 +8,7 @@ use common::{
     BIN, agent_route_src, check, curl, default_route, need_root, nft_clear, nft_drop, poll,
     start_privacy_agent, verdict, wait_for,
 };
-use v6h_lab::{Lab, Node, addr};
+use v6h_lab::{Lab, Node, Signal, addr};
 
 mod common;
 
@@ -109,14 +109,12 @@ fn check_names_the_cause_of_each_failure() {
     let (v, why) = verdict(&report, "http-literal");
     assert_eq!(v, "fail", "{why}");
 
-    // No RA: stop the gateway on gw; it sends its goodbye RAs, then exits.
-    lab.exec_ok(Node::Gw, &["pkill", "-TERM", "-f", "gateway --config"])
-        .unwrap();
+    // No RA: stop the gateway on gw; it sends its goodbye RAs, then exits. Signalled by the
+    // PID the demo recorded (never by name: that would also hit gateways outside this lab).
+    let gateway = lab.recorded_pid(Node::Gw, "gateway").unwrap();
+    lab.signal_pid(Node::Gw, gateway, Signal::SIGTERM).unwrap();
     wait_for("the gateway exits", Duration::from_secs(20), || {
-        !lab.exec(Node::Gw, &["pgrep", "-f", "gateway --config"])
-            .unwrap()
-            .status
-            .success()
+        !lab.pids(Node::Gw).contains(&gateway)
     });
     let (ok, report) = check(&lab, "http://[2001:db8:ffff::80]/");
     assert!(!ok);

@@ -318,3 +318,155 @@ fn lab_cli_status_exec_and_errors() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown lab node"));
     drop(lab);
 }
+
+/// The PIDs of the processes in `node`'s namespace.
+fn pids_in(lab: &Lab, node: Node) -> Vec<u32> {
+    let out = Command::new("ip")
+        .args(["netns", "pids", &lab.ns(node)])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect()
+}
+
+/// Whether process `pid` exists and runs `program` (by its /proc comm name).
+fn runs(pid: u32, program: &str) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|comm| comm.trim() == program)
+}
+
+#[test]
+fn lab_exec_becomes_the_command_so_sigterm_reaches_it() {
+    use std::os::unix::process::ExitStatusExt;
+    if !need_root() {
+        return;
+    }
+    let name = v6h_lab::unique_name("exec");
+    let lab = Lab::up(&name).unwrap();
+    assert!(pids_in(&lab, Node::Host).is_empty());
+    let mut exec = Command::new(BIN)
+        .args(["lab", "exec", &name, "host", "--", "sleep", "1000"])
+        .spawn()
+        .unwrap();
+    let pid = exec.id();
+    // The sleep runs in host: as the PID we started (exec), or, before the fix, as its child.
+    let sleeping = wait_for("sleep runs in host", Duration::from_secs(5), || {
+        let pids: Vec<u32> = pids_in(&lab, Node::Host)
+            .into_iter()
+            .filter(|p| runs(*p, "sleep"))
+            .collect();
+        (!pids.is_empty()).then_some(pids)
+    });
+    assert_eq!(
+        sleeping,
+        vec![pid],
+        "`lab exec` must replace itself with the command"
+    );
+    // SIGTERM to the PID we know: the command gets it and is gone.
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let status = exec.wait().unwrap();
+    assert_eq!(status.signal(), Some(15), "{status:?}");
+    assert!(!runs(pid, "sleep"));
+    assert!(
+        wait_until_empty(&lab, Node::Host),
+        "a process outlived `lab exec` in host: {:?}",
+        pids_in(&lab, Node::Host)
+    );
+}
+
+fn wait_until_empty(lab: &Lab, node: Node) -> bool {
+    common::wait_until(Duration::from_secs(2), || pids_in(lab, node).is_empty())
+}
+
+#[test]
+fn host_link_local_is_usable_as_soon_as_up_returns() {
+    if !need_root() {
+        return;
+    }
+    let lab = Lab::up(&v6h_lab::unique_name("dad")).unwrap();
+    // No address on any node is still in duplicate address detection.
+    for node in Node::HOSTS {
+        let tentative = lab
+            .exec_ok(node, &["ip", "-6", "-o", "addr", "show", "tentative"])
+            .unwrap();
+        assert!(tentative.trim().is_empty(), "{node}: {tentative}");
+    }
+    // So host reaches gw's link-local at once, from its own link-local.
+    let gw = lab
+        .exec_ok(
+            Node::Gw,
+            &[
+                "ip", "-6", "-o", "addr", "show", "dev", "eth0", "scope", "link",
+            ],
+        )
+        .unwrap();
+    let gw_ll = gw
+        .split_whitespace()
+        .find_map(|t| t.strip_suffix("/64").filter(|a| a.starts_with("fe80")))
+        .unwrap_or_else(|| panic!("no link-local on gw: {gw}"))
+        .to_string();
+    let out = lab
+        .exec(
+            Node::Host,
+            &["ping", "-6", "-c1", "-W1", &format!("{gw_ll}%eth0")],
+        )
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+}
+
+/// Tests, scripts and benchmarks signal only PIDs they started: nothing picks processes by
+/// name, since namespaces do not isolate PIDs and a name matches processes outside the lab.
+#[test]
+fn nothing_signals_processes_by_name() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap();
+    // Spelled in pieces so that this file does not match itself.
+    let banned = [
+        ["pk", "ill"].concat(),
+        ["kill", "all"].concat(),
+        ["pid", "of"].concat(),
+        ["pg", "rep -f"].concat(),
+        ["\"pg", "rep\""].concat(),
+    ];
+    let mut files = Vec::new();
+    for dir in ["crates", "scripts", "bench", ".ci", "fuzz"] {
+        collect_files(&root.join(dir), &mut files);
+    }
+    let mut hits = Vec::new();
+    for file in files {
+        let Ok(text) = std::fs::read_to_string(&file) else {
+            continue;
+        };
+        for (i, line) in text.lines().enumerate() {
+            if banned.iter().any(|b| line.contains(b.as_str())) {
+                hits.push(format!("{}:{}: {}", file.display(), i + 1, line.trim()));
+            }
+        }
+    }
+    assert!(hits.is_empty(), "signalling by name:\n{}", hits.join("\n"));
+}
+
+fn collect_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let name = entry.file_name();
+        if name == "target" || name == "corpus" || name == "artifacts" {
+            continue;
+        }
+        if path.is_dir() {
+            collect_files(&path, out);
+        } else {
+            out.push(path);
+        }
+    }
+}

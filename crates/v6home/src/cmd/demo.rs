@@ -60,8 +60,9 @@ fn write_config(dir: &Path, name: &str, text: &str) -> anyhow::Result<PathBuf> {
     Ok(path)
 }
 
-/// The daemons of the demo, kept so they can be detached (`--keep`) or stopped.
-struct Daemons(Vec<LabChild>);
+/// The daemons of the demo, each with its node and name, kept so they can be detached
+/// (`--keep`, recording each PID in [`Lab::pid_file`]) or stopped.
+struct Daemons(Vec<(Node, &'static str, LabChild)>);
 
 /// Runs the demo on lab `name`; tears down unless `keep`.
 pub fn run(name: &str, keep: bool) -> anyhow::Result<()> {
@@ -78,8 +79,13 @@ pub fn run(name: &str, keep: bool) -> anyhow::Result<()> {
     let mut daemons = Daemons(Vec::new());
     let result = scenario(&lab, &mut daemons, started);
     if keep {
-        for d in daemons.0 {
-            d.detach();
+        for (node, daemon, child) in daemons.0 {
+            let pid = child.detach();
+            if pid != 0
+                && let Err(e) = lab.record_pid(node, daemon, pid)
+            {
+                eprintln!("v6home lab demo: {daemon} on {node} keeps running as PID {pid}: {e}");
+            }
         }
         println!(
             "\nThe lab stays up: `v6home lab status {name}`, `v6home lab exec {name} host -- …`, `v6home lab down {name}`."
@@ -150,7 +156,7 @@ fn scenario(lab: &Lab, daemons: &mut Daemons, started: Instant) -> anyhow::Resul
         "pop runs the broker: TIC on tcp/3874, AYIYA on udp/5072",
         || {
             let child = lab.spawn(Node::Pop, &[&bin, "broker", "--config", &broker_conf])?;
-            daemons.0.push(child);
+            daemons.0.push((Node::Pop, "broker", child));
             wait_for("the broker listening", Duration::from_secs(10), || {
                 let out = lab.exec(Node::Pop, &["ss", "-Hlntu"]).ok()?;
                 let text = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -192,7 +198,7 @@ fn scenario(lab: &Lab, daemons: &mut Daemons, started: Instant) -> anyhow::Resul
                     &state,
                 ],
             )?;
-            daemons.0.push(child);
+            daemons.0.push((Node::Gw, "gateway", child));
             wait_for(
                 "sixxs with 2001:db8:2ff:1::2",
                 Duration::from_secs(20),

@@ -33,7 +33,8 @@ enum LabCommand {
         /// Lab name; without it, every lab on this machine.
         name: Option<String>,
     },
-    /// Run a command in a node, passing its exit code and output through.
+    /// Run a command in a node: this process becomes the command (same PID, signals, exit
+    /// code and output).
     Exec {
         /// Lab name.
         name: String,
@@ -110,13 +111,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             node,
             command,
         } => {
+            use std::os::unix::process::CommandExt;
             let lab = Lab::attach(&name)?;
-            let status = std::process::Command::new("ip")
+            // Become `ip netns exec`, which enters the namespace and becomes the command: one
+            // process throughout, so a signal sent to `lab exec` reaches the command, and its
+            // exit status is ours.
+            let error = std::process::Command::new("ip")
                 .args(["netns", "exec", &lab.ns(node)])
                 .args(&command)
-                .status()
-                .with_context(|| format!("running {command:?} in {node}"))?;
-            std::process::exit(status.code().unwrap_or(128));
+                .exec();
+            Err(error).with_context(|| format!("running {command:?} in {node}"))
         }
         LabCommand::Demo { keep, name } => super::demo::run(&name, keep),
         LabCommand::Httpd { listen, access_log } => v6h_lab::httpd::serve(listen, &access_log)

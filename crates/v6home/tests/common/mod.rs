@@ -212,7 +212,8 @@ pub fn start_broker(lab: &Lab, conf: &Path) -> LabChild {
 }
 
 /// `v6home privacy agent` on host's eth0 with state in `state`, 60 s preferred and 5 min valid
-/// lifetimes, `--force`, and `extra` arguments.
+/// lifetimes, `--force`, and `extra` arguments; returns once the agent has taken SLAAC over
+/// from the kernel (eth0's `autoconf` is 0), so that a router started next cannot race it.
 pub fn start_privacy_agent(lab: &Lab, state: &Path, extra: &[&str]) -> LabChild {
     let mut args = vec![
         BIN,
@@ -229,7 +230,21 @@ pub fn start_privacy_agent(lab: &Lab, state: &Path, extra: &[&str]) -> LabChild 
         "--force",
     ];
     args.extend_from_slice(extra);
-    lab.spawn(Node::Host, &args).expect("spawn privacy agent")
+    let mut agent = lab.spawn(Node::Host, &args).expect("spawn privacy agent");
+    let took_over = wait_until(Duration::from_secs(10), || {
+        assert!(
+            agent.try_wait().unwrap().is_none(),
+            "the privacy agent exited:\n{}",
+            agent.log()
+        );
+        sysctl(lab, Node::Host, "net.ipv6.conf.eth0.autoconf") == "0"
+    });
+    assert!(
+        took_over,
+        "the agent did not take over SLAAC:\n{}",
+        agent.log()
+    );
+    agent
 }
 
 /// Captures packets matching `filter` on `node`'s `dev` into `pcap` with `tcpdump -U` (every
