@@ -5,8 +5,8 @@
 use std::time::{Duration, Instant};
 
 use common::{
-    BIN, broker_conf, check, curl, default_route, example, need_root, nft_clear, nft_drop,
-    start_broker, sysctl, verdict, wait_for,
+    BIN, broker_conf, check, curl, default_route, example, link_local, need_root, nft_clear,
+    nft_drop, start_broker, sysctl, verdict, wait_for,
 };
 use nix::sys::signal::Signal;
 use v6h_lab::{Lab, LabChild, Node, addr};
@@ -79,6 +79,21 @@ dhcp6s_conf = "dhcp6s.conf"
         config,
         state,
     }
+}
+
+/// Sends one RS from host's link-local address with IPv6 hop limit `hops`.
+fn send_rs_hop_limit(lab: &Lab, hops: u8) {
+    let src = link_local(lab, Node::Host, "eth0");
+    let script = format!(
+        "import socket,ipaddress,struct\n\
+         i=socket.if_nametoindex('eth0')\n\
+         s=socket.socket(socket.AF_INET6,socket.SOCK_RAW,socket.IPPROTO_ICMPV6)\n\
+         s.setsockopt(socket.IPPROTO_IPV6,socket.IPV6_MULTICAST_HOPS,{hops})\n\
+         p=ipaddress.IPv6Address('{src}').packed+struct.pack('@I',i)\n\
+         s.sendmsg([bytes([133,0,0,0,0,0,0,0])],[(socket.IPPROTO_IPV6,socket.IPV6_PKTINFO,p)],0,('ff02::2',0,0,i))\n"
+    );
+    lab.exec_ok(Node::Host, &["python3", "-c", &script])
+        .expect("sending an RS");
 }
 
 fn host_default_route(lab: &Lab) -> bool {
@@ -156,6 +171,42 @@ fn gateway_brings_up_the_home_and_follows_the_tunnel() {
             "metrics lack {needle}:\n{metrics}"
         );
     }
+
+    // An RS with hop limit 64 (RFC 4861 §6.1.2: not from this link) is dropped and counted,
+    // in the metrics and in `gateway status`.
+    send_rs_hop_limit(lab, 64);
+    let drops = wait_for(
+        "the hop-limit drop in the metrics",
+        Duration::from_secs(5),
+        || {
+            lab.exec_ok(
+                Node::Gw,
+                &[
+                    "curl",
+                    "-sS",
+                    "--max-time",
+                    "2",
+                    "http://[::1]:9641/metrics",
+                ],
+            )
+            .ok()
+            .filter(|m| m.contains("reason=\"hop_limit\""))
+        },
+    );
+    assert!(drops.contains("v6home_rs_rate_limited_total"), "{drops}");
+    let status = wait_for(
+        "the hop-limit drop in gateway status",
+        Duration::from_secs(5),
+        || {
+            lab.exec_ok(
+                Node::Gw,
+                &[BIN, "gateway", "status", "--state-dir", &s.state],
+            )
+            .ok()
+            .filter(|st| !st.contains("(0 for hop limit"))
+        },
+    );
+    assert!(status.contains("for hop limit != 255"), "{status}");
 
     // The tunnel goes down: the modem drops AYIYA. RAs drop to router lifetime 0 and the
     // host loses its default route.
