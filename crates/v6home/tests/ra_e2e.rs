@@ -908,11 +908,56 @@ fn ra_daemon_logs_to_syslog_and_holds_its_pidfile() {
         nix::sys::signal::Signal::SIGTERM,
     )
     .unwrap();
+    // While it sends its final RAs it still holds the file: a successor is refused instead
+    // of having its file deleted under it when the old instance finishes.
+    std::thread::sleep(Duration::from_millis(300));
+    let during = lab
+        .exec(
+            Node::Gw,
+            &[
+                V6HOME,
+                "ra",
+                "-n",
+                "-C",
+                conf.to_str().unwrap(),
+                "-p",
+                pidfile.to_str().unwrap(),
+            ],
+        )
+        .unwrap();
+    assert_eq!(
+        during.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&during.stderr)
+    );
     assert!(
         wait_until(Duration::from_secs(20), || !pidfile.exists()),
         "PID file left behind"
     );
     assert!(read_until("all final RAs sent", &mut lines), "{lines:#?}");
+    // Once it is gone, the successor starts and keeps its own file.
+    let next = lab
+        .spawn(
+            Node::Gw,
+            &[
+                V6HOME,
+                "ra",
+                "-n",
+                "-C",
+                conf.to_str().unwrap(),
+                "-p",
+                pidfile.to_str().unwrap(),
+            ],
+        )
+        .unwrap();
+    next.wait_for_log("now advertising", Duration::from_secs(20))
+        .expect("the successor starts");
+    assert_eq!(
+        std::fs::read_to_string(&pidfile).unwrap().trim(),
+        next.pid().to_string()
+    );
+    drop(next);
 }
 
 /// An RS flood from many sources: unicast replies stay within the token bucket (burst 10,
