@@ -407,7 +407,8 @@ pub async fn run(opts: Options, stats: Stats) -> Result<(), DaemonError> {
                         }
                     }
                     Notice::OptionsSkipped(k) => {
-                        warn!(iface = %name, "options of types {k:?} do not fit in an RA; not sent")
+                        let types: Vec<String> = k.iter().map(u8::to_string).collect();
+                        gated_log!(gates.skipped, Instant::now(), warn, iface = %name, "options of types {} do not fit in an RA; not sent", types.join(", "));
                     }
                     Notice::Forwarding(on) => {
                         if on {
@@ -546,6 +547,7 @@ struct Gates {
     send: LogGate,
     recv: LogGate,
     rate_limited: LogGate,
+    skipped: LogGate,
     drops: BTreeMap<crate::sched::DropReason, LogGate>,
 }
 
