@@ -102,7 +102,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     // Every file is read and checked before the system is touched: a mistake is reported
     // with its file:line:col and nothing changes.
     let config = GatewayConfig::load(&args.config)?;
-    preflight(&config)?;
+    let aiccu = preflight(&config)?;
     std::fs::create_dir_all(&args.state_dir)
         .with_context(|| format!("creating {}", args.state_dir.display()))?;
     // One gateway per state directory (its generated configs, DUID, leases and status).
@@ -112,7 +112,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("starting the runtime")?;
-    let result = rt.block_on(serve(args, config));
+    let result = rt.block_on(serve(args, config, aiccu));
     // The liveness prober sleeps in a blocking thread; do not wait for it.
     rt.shutdown_timeout(Duration::from_millis(200));
     result
@@ -188,16 +188,15 @@ fn materialise(source: &Source, dir: &Path, name: &str) -> anyhow::Result<PathBu
 
 /// Reads and checks every configuration the gateway will use, the way each component's
 /// daemon will: aiccu.conf, radvd.conf, dhcp6s.conf (the user's files, or the text generated
-/// from inline settings) and the interfaces they name. Touches nothing.
-fn preflight(config: &GatewayConfig) -> anyhow::Result<()> {
-    match config.tunnel_source() {
-        Source::File(p) => {
-            v6h_tunnel::client::load_config(&p)?;
-        }
+/// from inline settings) and the interfaces they name. Touches nothing. Returns the tunnel's
+/// configuration.
+fn preflight(config: &GatewayConfig) -> anyhow::Result<v6h_ayiya::aiccu_conf::AiccuConfig> {
+    let aiccu = match config.tunnel_source() {
+        Source::File(p) => v6h_tunnel::client::load_config(&p)?,
         Source::Inline(text) => {
-            v6h_ayiya::aiccu_conf::AiccuConfig::parse("gateway.toml [tunnel]", &text)?;
+            v6h_ayiya::aiccu_conf::AiccuConfig::parse("gateway.toml [tunnel]", &text)?.0
         }
-    }
+    };
     let ra = match config.ra_source() {
         Source::File(p) => v6h_ra::daemon::load(&p)?,
         Source::Inline(text) => v6h_ra::config::parse_str("gateway.toml [ra]", &text)?,
@@ -212,7 +211,7 @@ fn preflight(config: &GatewayConfig) -> anyhow::Result<()> {
         };
     }
     v6h_dhcp6::daemon::resolve_interfaces(std::slice::from_ref(&config.lan.interface))?;
-    Ok(())
+    Ok(aiccu)
 }
 
 /// The RA daemon's task.
@@ -431,9 +430,13 @@ impl v6h_gateway::metrics::Source for GatewayMetrics {
     }
 }
 
-async fn serve(args: Args, config: GatewayConfig) -> anyhow::Result<()> {
+async fn serve(
+    args: Args,
+    config: GatewayConfig,
+    aiccu: v6h_ayiya::aiccu_conf::AiccuConfig,
+) -> anyhow::Result<()> {
     let mut undo = Undo::default();
-    match serve_inner(args, config, &mut undo).await {
+    match serve_inner(args, config, aiccu, &mut undo).await {
         Ok(()) => Ok(()),
         Err(e) => {
             undo.rollback().await;
@@ -442,7 +445,12 @@ async fn serve(args: Args, config: GatewayConfig) -> anyhow::Result<()> {
     }
 }
 
-async fn serve_inner(args: Args, mut config: GatewayConfig, undo: &mut Undo) -> anyhow::Result<()> {
+async fn serve_inner(
+    args: Args,
+    mut config: GatewayConfig,
+    aiccu: v6h_ayiya::aiccu_conf::AiccuConfig,
+    undo: &mut Undo,
+) -> anyhow::Result<()> {
     let started = Instant::now();
     let state_dir = args.state_dir.clone();
     let notifier = Notifier::from_env().context("opening $NOTIFY_SOCKET")?;
@@ -464,8 +472,7 @@ async fn serve_inner(args: Args, mut config: GatewayConfig, undo: &mut Undo) -> 
     }
 
     // 3. The tunnel (first: the LAN prefix may come from it).
-    let aiccu_path = materialise(&config.tunnel_source(), &state_dir, "aiccu.conf")?;
-    let aiccu = v6h_tunnel::client::load_config(&aiccu_path)?;
+    // (aiccu.conf was read and checked by the preflight.)
     let outcome = v6h_tunnel::client::tic_with_retry(&aiccu, false, u32::MAX).await?;
     let v6h_ayiya::tic::client::LoginOutcome::Tunnel(tunnel_info) = outcome else {
         bail!(
