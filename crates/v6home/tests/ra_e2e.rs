@@ -1108,3 +1108,47 @@ fn ra_rs_flood_is_rate_limited_and_reported() {
         "no answer after the flood"
     );
 }
+
+/// The shared PID-file lock at another call site: `tunnel start` with aiccu.conf's
+/// `daemonize true` holds its `pidfile`; a second one is refused. (The TIC server is a closed
+/// port on loopback, so the first one keeps retrying the login and nothing leaves the host.)
+#[test]
+fn tunnel_start_holds_the_aiccu_pidfile() {
+    let dir = TempDir::new("aiccu-pid");
+    let pid = dir.path().join("aiccu.pid");
+    let conf = dir.path().join("aiccu.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "username lab\npassword labpass\nserver 127.0.0.1\ntunnel_id T1\n\
+             daemonize true\npidfile {}\n",
+            pid.display()
+        ),
+    )
+    .unwrap();
+    let mut first = std::process::Command::new(V6HOME)
+        .args(["tunnel", "start", "-c", conf.to_str().unwrap()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let held = wait_until(Duration::from_secs(10), || {
+        std::fs::read_to_string(&pid).is_ok_and(|t| t.trim() == first.id().to_string())
+    });
+    let (code, err) = run_bin(&["tunnel", "start", "-c", conf.to_str().unwrap()]);
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(i32::try_from(first.id()).unwrap()),
+        nix::sys::signal::Signal::SIGKILL,
+    );
+    let _ = first.wait();
+    assert!(held, "the first instance did not write its PID");
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains(&format!(
+            "{}: already in use by a running instance (pid {})",
+            pid.display(),
+            first.id()
+        )),
+        "{err}"
+    );
+}
