@@ -18,14 +18,18 @@ fuzz_target!(|data: &[u8]| {
     let mut config = match GatewayConfig::parse("gateway.toml", &text) {
         Ok(c) => c,
         Err(ConfigError::Syntax { line, col, .. } | ConfigError::Invalid { line, col, .. }) => {
-            assert!(line >= 1 && line <= lines.max(1) && col >= 1, "{line}:{col}");
+            assert!(
+                (1..=lines.max(1)).contains(&line) && col >= 1,
+                "{line}:{col}"
+            );
             return;
         }
         Err(ConfigError::Read { .. }) => unreachable!("parse reads no file"),
     };
     if let Source::Inline(aiccu) = config.tunnel_source() {
-        let (parsed, _) = v6h_ayiya::aiccu_conf::AiccuConfig::parse("gateway.toml [tunnel]", &aiccu)
-            .expect("generated aiccu.conf parses");
+        let (parsed, _) =
+            v6h_ayiya::aiccu_conf::AiccuConfig::parse("gateway.toml [tunnel]", &aiccu)
+                .expect("generated aiccu.conf parses");
         assert_eq!(Some(&parsed.username), config.tunnel.username.as_ref());
         assert_eq!(Some(&parsed.password), config.tunnel.password.as_ref());
     }
