@@ -470,3 +470,44 @@ fn collect_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
         }
     }
 }
+
+#[test]
+fn spawned_processes_are_signalled_by_pid_and_reaped_on_drop() {
+    if !need_root() {
+        return;
+    }
+    let lab = Lab::up(&v6h_lab::unique_name("pid")).unwrap();
+    let sleeper = lab.spawn(Node::Gw, &["sleep", "1000"]).unwrap();
+    let pid = sleeper.pid();
+    // The handle's PID is the command itself (`ip netns exec` execs it), inside gw.
+    wait_for(
+        "sleep runs as the spawned PID",
+        Duration::from_secs(5),
+        || runs(pid, "sleep"),
+    );
+    assert_eq!(lab.pids(Node::Gw), vec![pid]);
+    // A PID outside the node is refused, whatever it is: here, this test process.
+    let me = std::process::id();
+    let e = lab
+        .signal_pid(Node::Gw, me, v6h_lab::Signal::SIGTERM)
+        .unwrap_err();
+    assert!(e.to_string().contains("does not run in lab node gw"), "{e}");
+    assert!(
+        lab.signal_pid(Node::Host, pid, v6h_lab::Signal::SIGCONT)
+            .is_err()
+    );
+    lab.signal_pid(Node::Gw, pid, v6h_lab::Signal::SIGCONT)
+        .unwrap();
+    // Dropping the handle kills and reaps it: no zombie is left either.
+    drop(sleeper);
+    assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists());
+    assert!(lab.pids(Node::Gw).is_empty());
+    // A daemon left running is found again by its recorded PID and stopped by it.
+    let kept = lab.spawn(Node::Gw, &["sleep", "1000"]).unwrap().detach();
+    lab.record_pid(Node::Gw, "sleeper", kept).unwrap();
+    let pid = lab.recorded_pid(Node::Gw, "sleeper").unwrap();
+    assert_eq!(pid, kept);
+    lab.signal_pid(Node::Gw, pid, v6h_lab::Signal::SIGTERM)
+        .unwrap();
+    assert!(wait_until_empty(&lab, Node::Gw));
+}
