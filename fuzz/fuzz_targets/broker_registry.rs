@@ -58,7 +58,11 @@ fn built(data: &[u8]) -> (Vec<UserEntry>, Vec<Tunnel>) {
     let mut b = Bytes(data);
     let users: Vec<UserEntry> = (0..b.byte() % 4)
         .map(|i| UserEntry {
-            name: if b.byte() % 8 == 0 { b.text(8) } else { format!("u{i}") },
+            name: if b.byte() % 8 == 0 {
+                b.text(8)
+            } else {
+                format!("u{i}")
+            },
             password_md5: (b.byte() % 4 == 0).then(|| b.text(34)),
             password: (b.byte() % 4 != 1).then(|| b.text(12)),
         })
@@ -71,8 +75,16 @@ fn built(data: &[u8]) -> (Vec<UserEntry>, Vec<Tunnel>) {
             subnets: (0..b.byte() % 3).map(|_| prefix(&mut b)).collect(),
             mtu: 1270 + b.u16() % 220,
             heartbeat: u32::from(b.byte() % 4),
-            password: if b.byte() % 5 == 0 { b.text(6) } else { "0123456789abcdef".into() },
-            admin: if b.byte() % 2 == 0 { AdminState::Enabled } else { AdminState::Disabled },
+            password: if b.byte() % 5 == 0 {
+                b.text(6)
+            } else {
+                "0123456789abcdef".into()
+            },
+            admin: if b.byte() % 2 == 0 {
+                AdminState::Enabled
+            } else {
+                AdminState::Disabled
+            },
             name: (b.byte() % 3 == 0).then(|| b.text(10)),
         })
         .collect();
@@ -81,7 +93,8 @@ fn built(data: &[u8]) -> (Vec<UserEntry>, Vec<Tunnel>) {
 
 fn check(data: &RegistryData) {
     let text = registry_to_toml(data).expect("valid data serialises");
-    let again = parse_registry(&text, Path::new("roundtrip.toml")).expect("serialised data reads back");
+    let again =
+        parse_registry(&text, Path::new("roundtrip.toml")).expect("serialised data reads back");
     assert_eq!(again.tunnels, data.tunnels);
     assert_eq!(again.users.len(), data.users.len());
     let all: Vec<Prefix6> = data
@@ -100,7 +113,10 @@ fn check(data: &RegistryData) {
         assert_eq!(table.lookup_route(t.pop_addr()), Some(slot));
         if let Some(u) = data.user(&t.owner) {
             let conf = render_aiccu_conf(u, t, "198.51.100.1");
-            if u.password_plain.as_deref().is_some_and(|p| !p.contains(['\n', '\r'])) {
+            if u.password_plain
+                .as_deref()
+                .is_some_and(|p| !p.contains(['\n', '\r']))
+            {
                 let _ = AiccuConfig::parse("generated.conf", &conf);
             }
         }
