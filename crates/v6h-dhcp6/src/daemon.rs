@@ -40,6 +40,7 @@ use crate::server::{
     ALL_SERVERS_AND_RELAYS, Bindings, DropReason, IaContext, LinkInfo, NoBindings, Reply, Server,
 };
 use crate::stateful::{EngineBindings, StatefulError, engine_config};
+use crate::status::{JournalStatus, LinkStatus, PoolStatus, Snapshot};
 use crate::wire::DhcpOption;
 use v6h_lease::{EngineStats, JournalStore, LeaseStore, StoreError};
 use v6h_net::gated_log;
@@ -113,6 +114,13 @@ pub struct DaemonOptions {
     pub port: u16,
     /// Lease journal, used when pools or reservations are configured.
     pub lease_file: PathBuf,
+    /// Refreshed once a second with the counters, leases and journal figures (for a status
+    /// file or a metrics endpoint); `None`: not collected.
+    pub stats: Option<crate::status::Stats>,
+    /// When set, reloads come from here instead of SIGHUP: each new value is the file to
+    /// load (an embedding program such as `v6home gateway` checks its whole configuration
+    /// first, then hands the DHCPv6 part over). SIGHUP itself is then ignored.
+    pub reload: Option<tokio::sync::watch::Receiver<PathBuf>>,
 }
 
 /// Batches of Replies waiting for their lease commit at most; beyond this the receive loop
@@ -241,6 +249,8 @@ trait Service: Bindings {
     fn now(&self, start: Instant) -> u64;
     /// Logs the service's own counters.
     fn log_stats(&self) {}
+    /// Adds the service's leases, pools and journal figures to a status snapshot.
+    fn fill(&mut self, _snap: &mut Snapshot) {}
 }
 
 /// What a reload did.
@@ -455,6 +465,25 @@ impl Service for Durable {
     }
     fn now(&self, _start: Instant) -> u64 {
         unix_now()
+    }
+    fn fill(&mut self, snap: &mut Snapshot) {
+        snap.stateful = true;
+        let engine = self.bindings.engine();
+        (snap.leases_bound, snap.leases_declined) = engine.lease_counts();
+        snap.pools = engine
+            .pool_usage()
+            .into_iter()
+            .map(|p| PoolStatus {
+                link: p.link,
+                pool: p.pool,
+                size: u64::try_from(p.size).unwrap_or(u64::MAX),
+                free: u64::try_from(p.free).unwrap_or(u64::MAX),
+            })
+            .collect();
+        let e = self.bindings.stats();
+        snap.pool_exhausted = e.pool_exhausted;
+        snap.client_limit = e.client_limit;
+        snap.journal = Some(JournalStatus::new(&self.store.stats()));
     }
     fn log_stats(&self) {
         let s = self.store.stats();
@@ -769,6 +798,11 @@ impl Signals {
 /// Everything that outlives one configuration: socket, buffers, signals.
 struct Shell<'a> {
     opts: &'a DaemonOptions,
+    /// The file the configuration was last loaded from (the reload channel may change it).
+    config_path: PathBuf,
+    /// Reloads handed over by an embedding program (see [`DaemonOptions::reload`]).
+    reload: Option<tokio::sync::watch::Receiver<PathBuf>>,
+    started_unix: u64,
     ifindexes: &'a [u32],
     udp: UdpSocket,
     out: Outbox,
@@ -882,6 +916,9 @@ pub async fn run(opts: DaemonOptions) -> Result<(), DaemonError> {
         UdpSocket::from_std(std::net::UdpSocket::from(rx)).map_err(io_err("register socket"))?;
     let mut shell = Shell {
         opts: &opts,
+        config_path: opts.config_path.clone(),
+        reload: opts.reload.clone(),
+        started_unix: unix_now(),
         ifindexes: &ifindexes,
         udp,
         out: Outbox::new(sock),
@@ -976,23 +1013,24 @@ async fn serve<B: Service>(
             _ = expiry.tick() => {
                 let now = server.bindings().now(start);
                 server.bindings().on_timer(now, &shell.out);
+                publish(shell, &mut server);
             }
-            _ = shell.signals.hup.recv() => {
-                match Config::load(&shell.opts.config_path) {
-                    Ok((cfg, warnings)) => {
-                        log_warnings(&warnings);
-                        check_interfaces(&cfg, &shell.opts.interfaces);
-                        let now = server.bindings().now(start);
-                        match server.bindings().reload(now, &cfg, &shell.opts.interfaces) {
-                            Ok(Reloaded::Applied) => {
-                                server.set_config(cfg);
-                                tracing::info!(file = %shell.opts.config_path.display(), "configuration reloaded");
-                            }
-                            Ok(Reloaded::SwitchMode) => break Next::Switch(Box::new(cfg)),
-                            Err(e) => tracing::error!(error = %e, "reload failed; keeping the old configuration"),
+            r = reload_requested(&mut shell.reload) => {
+                match r {
+                    Some(path) => {
+                        tracing::info!(file = %path.display(), "reload requested");
+                        shell.config_path = path;
+                        if let Some(next) = reload(shell, &mut server) {
+                            break next;
                         }
                     }
-                    Err(e) => tracing::error!(error = %e, "reload failed; keeping the old configuration"),
+                    // The sender is gone: no more reloads from there.
+                    None => shell.reload = None,
+                }
+            }
+            _ = shell.signals.hup.recv(), if shell.opts.reload.is_none() => {
+                if let Some(next) = reload(shell, &mut server) {
+                    break next;
                 }
             }
             _ = shell.signals.usr1.recv() => {
@@ -1005,7 +1043,73 @@ async fn serve<B: Service>(
     };
     log_counters(&server);
     server.bindings().log_stats();
+    publish(shell, &mut server);
     Ok(next)
+}
+
+/// Waits for a reload request from the embedding program (forever when there is none);
+/// `None` when its sender is gone.
+async fn reload_requested(
+    r: &mut Option<tokio::sync::watch::Receiver<PathBuf>>,
+) -> Option<PathBuf> {
+    match r {
+        Some(rx) => match rx.changed().await {
+            Ok(()) => Some(rx.borrow_and_update().clone()),
+            Err(_) => None,
+        },
+        None => std::future::pending().await,
+    }
+}
+
+/// Re-reads the configuration file and applies it; an invalid one is logged and the running
+/// configuration stays. `Some` when the kind of server must change.
+fn reload<B: Service>(shell: &mut Shell<'_>, server: &mut Server<B>) -> Option<Next> {
+    match Config::load(&shell.config_path) {
+        Ok((cfg, warnings)) => {
+            log_warnings(&warnings);
+            check_interfaces(&cfg, &shell.opts.interfaces);
+            let now = server.bindings().now(shell.start);
+            match server.bindings().reload(now, &cfg, &shell.opts.interfaces) {
+                Ok(Reloaded::Applied) => {
+                    server.set_config(cfg);
+                    tracing::info!(file = %shell.config_path.display(), "configuration reloaded");
+                    None
+                }
+                Ok(Reloaded::SwitchMode) => Some(Next::Switch(Box::new(cfg))),
+                Err(e) => {
+                    tracing::error!(error = %e, "reload failed; keeping the old configuration");
+                    None
+                }
+            }
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "reload failed; keeping the old configuration");
+            None
+        }
+    }
+}
+
+/// Refreshes the shared status snapshot, when one is collected.
+fn publish<B: Service>(shell: &Shell<'_>, server: &mut Server<B>) {
+    let Some(stats) = &shell.opts.stats else {
+        return;
+    };
+    let mut snap = Snapshot {
+        pid: std::process::id(),
+        config: shell.config_path.display().to_string(),
+        links: server
+            .links()
+            .map(|(ix, name, c)| LinkStatus::new(ix, name, c))
+            .collect(),
+        unserved: server.unserved(),
+        send_failures: shell.out.send_failures.load(Ordering::Relaxed),
+        commit_failures: shell.out.commit_failures.load(Ordering::Relaxed),
+        started_unix: shell.started_unix,
+        updated_unix: unix_now(),
+        ..Snapshot::default()
+    };
+    server.bindings().fill(&mut snap);
+    stats.set(snap);
 }
 
 #[cfg(test)]

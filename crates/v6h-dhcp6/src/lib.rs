@@ -4,7 +4,8 @@
 //!
 //! Layers, from pure to IO: [`wire`] (codec), [`duid`] (server DUIDs), [`config`]
 //! (configuration model and parsers), [`server`] (protocol logic), [`stateful`] (leases
-//! from `v6h-lease` behind the server's `Bindings`), [`daemon`] (sockets,
+//! from `v6h-lease` behind the server's `Bindings`), [`status`] (what a running server
+//! reports), [`daemon`] (sockets,
 //! signals, state directory).
 
 #![forbid(unsafe_code)]
@@ -14,4 +15,5 @@ pub mod daemon;
 pub mod duid;
 pub mod server;
 pub mod stateful;
+pub mod status;
 pub mod wire;

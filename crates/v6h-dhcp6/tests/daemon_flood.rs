@@ -157,6 +157,8 @@ fn a_random_duid_solicit_flood_leaves_memory_flat_and_the_pool_free() {
         import_dhcp6s_duid: None,
         port,
         lease_file: dir.path().join("leases.journal"),
+        stats: None,
+        reload: None,
     };
     std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_current_thread()

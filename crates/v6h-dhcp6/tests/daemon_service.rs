@@ -170,6 +170,8 @@ fn start(dir: &Path, config: &str) -> (std::path::PathBuf, SocketAddrV6) {
         import_dhcp6s_duid: None,
         port,
         lease_file: dir.join("leases.journal"),
+        stats: None,
+        reload: None,
     };
     std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_current_thread()

@@ -34,10 +34,38 @@ pub struct Family {
     pub samples: Vec<(Vec<(String, String)>, f64)>,
 }
 
+/// A histogram's state: cumulative buckets, sum and count.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct HistogramSample {
+    /// Label pairs.
+    pub labels: Vec<(String, String)>,
+    /// `(upper bound, observations ≤ bound)`, ascending; `+Inf` is implied by `count`.
+    pub buckets: Vec<(f64, u64)>,
+    /// Sum of all observations.
+    pub sum: f64,
+    /// Number of observations.
+    pub count: u64,
+}
+
+/// One histogram family in a snapshot.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistogramFamily {
+    /// Name without the `v6home_` prefix (e.g. `dhcp6_journal_fsync_seconds`).
+    pub name: &'static str,
+    /// One line of help.
+    pub help: &'static str,
+    /// The histograms, one per label set.
+    pub samples: Vec<HistogramSample>,
+}
+
 /// Something that can report its metrics.
 pub trait Source: Send + Sync + 'static {
     /// The current values.
     fn snapshot(&self) -> Vec<Family>;
+    /// The current histograms (none by default).
+    fn histograms(&self) -> Vec<HistogramFamily> {
+        Vec::new()
+    }
 }
 
 struct SourceCollector(Arc<dyn Source>);
@@ -63,6 +91,25 @@ impl prometheus_client::collector::Collector for SourceCollector {
                     Kind::Counter => ConstCounter::new(*value as u64).encode(sample)?,
                     Kind::Gauge => ConstGauge::new(*value).encode(sample)?,
                 }
+            }
+        }
+        for family in self.0.histograms() {
+            let mut metric =
+                encoder.encode_descriptor(family.name, family.help, None, MetricType::Histogram)?;
+            for h in &family.samples {
+                let mut sample = metric.encode_family(&h.labels)?;
+                // The encoder takes per-bucket counts and accumulates them itself; the last
+                // bucket given is written as `+Inf`.
+                let mut buckets = Vec::with_capacity(h.buckets.len() + 1);
+                let mut below = 0;
+                for (le, cumulative) in &h.buckets {
+                    buckets.push((*le, cumulative.saturating_sub(below)));
+                    below = below.max(*cumulative);
+                }
+                buckets.push((f64::INFINITY, h.count.saturating_sub(below)));
+                sample.encode_histogram::<prometheus_client::encoding::NoLabelSet>(
+                    h.sum, h.count, &buckets, None,
+                )?;
             }
         }
         Ok(())
@@ -252,6 +299,48 @@ mod tests {
         let mut reply = String::new();
         c.read_to_string(&mut reply).unwrap();
         reply
+    }
+
+    struct Hist;
+    impl Source for Hist {
+        fn snapshot(&self) -> Vec<Family> {
+            Vec::new()
+        }
+        fn histograms(&self) -> Vec<HistogramFamily> {
+            vec![HistogramFamily {
+                name: "dhcp6_journal_fsync_seconds",
+                help: "Lease journal write + fdatasync time.",
+                samples: vec![HistogramSample {
+                    labels: vec![],
+                    buckets: vec![(0.001, 2), (0.01, 3)],
+                    sum: 0.012,
+                    count: 4,
+                }],
+            }]
+        }
+    }
+
+    #[test]
+    fn histograms_render_with_cumulative_buckets() {
+        let mut m = Metrics::default();
+        m.register(Arc::new(Hist));
+        let text = m.render();
+        assert!(
+            text.contains("# TYPE v6home_dhcp6_journal_fsync_seconds histogram"),
+            "{text}"
+        );
+        assert!(
+            text.contains("v6home_dhcp6_journal_fsync_seconds_bucket{le=\"0.001\"} 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("v6home_dhcp6_journal_fsync_seconds_bucket{le=\"+Inf\"} 4"),
+            "{text}"
+        );
+        assert!(
+            text.contains("v6home_dhcp6_journal_fsync_seconds_count 4"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -612,6 +612,15 @@ impl Engine {
         self.bindings.len()
     }
 
+    /// Leases held now, by state: `(bound, declined)` (addresses and prefixes). O(n): for a
+    /// once-a-second status snapshot, not the packet path.
+    pub fn lease_counts(&self) -> (u64, u64) {
+        self.held.values().fold((0, 0), |(b, d), h| match h.state {
+            HeldState::Bound => (b + 1, d),
+            HeldState::Declined => (b, d + 1),
+        })
+    }
+
     /// Counters of IAs that could not be served (pool exhausted, per-client cap).
     pub fn stats(&self) -> EngineStats {
         self.stats

@@ -103,12 +103,29 @@ pub struct StoreStats {
     pub fsync_micros_total: u64,
     /// Longest single write + `fdatasync`, in microseconds.
     pub fsync_micros_max: u64,
+    /// Write + `fdatasync` times as a histogram: entry `i` counts the syncs that took at
+    /// most [`FSYNC_BUCKETS_MICROS`]`[i]` µs and more than the bound before it (not
+    /// cumulative; the last entry counts the slower ones).
+    pub fsync_buckets: [u64; FSYNC_BUCKETS_MICROS.len() + 1],
     /// Damaged journal regions skipped at open (each lost at least one record).
     pub corrupt_regions: u64,
     /// Bytes in those regions.
     pub corrupt_bytes: u64,
     /// Bytes of a torn tail cut at open.
     pub torn_tail_bytes: u64,
+}
+
+/// Upper bounds (µs) of the fsync-time histogram in [`StoreStats::fsync_buckets`].
+pub const FSYNC_BUCKETS_MICROS: [u64; 12] = [
+    100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 1_000_000,
+];
+
+/// The histogram slot of one fsync time.
+fn fsync_bucket(micros: u64) -> usize {
+    FSYNC_BUCKETS_MICROS
+        .iter()
+        .position(|&b| micros <= b)
+        .unwrap_or(FSYNC_BUCKETS_MICROS.len())
 }
 
 /// The resources of the IAs whose client key hashes to one value: almost always one
@@ -391,6 +408,7 @@ struct Shared {
     compactions: AtomicU64,
     fsync_micros_total: AtomicU64,
     fsync_micros_max: AtomicU64,
+    fsync_buckets: [AtomicU64; FSYNC_BUCKETS_MICROS.len() + 1],
     /// What the replay at open found.
     recovery: Recovery,
 }
@@ -692,6 +710,7 @@ impl JournalStore {
             compactions: AtomicU64::new(0),
             fsync_micros_total: AtomicU64::new(0),
             fsync_micros_max: AtomicU64::new(0),
+            fsync_buckets: std::array::from_fn(|_| AtomicU64::new(0)),
         });
         if shared.recovery.corrupt() {
             // Rewrite the journal from the records kept, so the damage is not replayed (and
@@ -786,6 +805,11 @@ impl JournalStore {
             compactions: s.compactions.load(Ordering::Relaxed),
             fsync_micros_total: s.fsync_micros_total.load(Ordering::Relaxed),
             fsync_micros_max: s.fsync_micros_max.load(Ordering::Relaxed),
+            fsync_buckets: std::array::from_fn(|i| {
+                s.fsync_buckets
+                    .get(i)
+                    .map_or(0, |b| b.load(Ordering::Relaxed))
+            }),
             corrupt_regions: s.recovery.skipped_regions,
             corrupt_bytes: s.recovery.skipped_bytes,
             torn_tail_bytes: s.recovery.torn_tail_bytes,
@@ -924,6 +948,9 @@ fn write_batch(s: &Shared, w: &mut Writer, buf: &[u8]) -> Result<(), String> {
     s.fsyncs.fetch_add(1, Ordering::Relaxed);
     s.fsync_micros_total.fetch_add(micros, Ordering::Relaxed);
     s.fsync_micros_max.fetch_max(micros, Ordering::Relaxed);
+    if let Some(b) = s.fsync_buckets.get(fsync_bucket(micros)) {
+        b.fetch_add(1, Ordering::Relaxed);
+    }
     match r {
         Ok(()) => {
             w.len += buf.len() as u64;
@@ -984,6 +1011,15 @@ impl Drop for JournalStore {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn fsync_times_fall_in_their_bucket() {
+        assert_eq!(super::fsync_bucket(0), 0);
+        assert_eq!(super::fsync_bucket(100), 0);
+        assert_eq!(super::fsync_bucket(101), 1);
+        assert_eq!(super::fsync_bucket(1_000_000), 11);
+        assert_eq!(super::fsync_bucket(u64::MAX), 12);
+    }
+
     use super::*;
     use crate::record::LeaseState;
     use std::net::Ipv6Addr;

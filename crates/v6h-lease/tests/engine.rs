@@ -118,6 +118,7 @@ fn solicit_offers_without_committing_then_request_commits_the_offer() {
         c => panic!("unexpected {c:?}"),
     }
     assert_eq!(e.binding_count(), 1);
+    assert_eq!(e.lease_counts(), (1, 0), "one bound lease, none declined");
     e.check_invariants().unwrap();
 }
 
@@ -386,6 +387,11 @@ fn decline_quarantines_until_the_configured_time() {
     let ch = e.take_changes();
     assert!(
         matches!(&ch[..], [Change::Put(r)] if r.state == LeaseState::Declined && r.expires == 510)
+    );
+    assert_eq!(
+        e.lease_counts(),
+        (0, 1),
+        "the declined address is counted as declined"
     );
     assert_eq!(
         e.lookup_address(a("2001:db8:1234::100"), 10).unwrap().state,

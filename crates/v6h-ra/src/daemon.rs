@@ -75,6 +75,10 @@ pub struct Options {
     /// Set to `true` to stop like SIGTERM (final RAs, then return): an embedding program
     /// that gives up after the daemon started (e.g. `v6home gateway` rolling back) uses it.
     pub stop: Option<tokio::sync::watch::Receiver<bool>>,
+    /// When set, reloads come from here instead of SIGHUP: each new value is the file to
+    /// load (an embedding program such as `v6home gateway` checks its whole configuration
+    /// first, then hands the RA part over). SIGHUP itself is then ignored.
+    pub reload: Option<tokio::sync::watch::Receiver<PathBuf>>,
 }
 
 /// Loads radvd.conf, or the TOML form when the file name ends in `.toml`; refuses a
@@ -358,6 +362,8 @@ pub async fn run(opts: Options, stats: Stats) -> Result<(), DaemonError> {
     }
     let mut upstream = opts.upstream.clone();
     let mut stop = opts.stop.clone();
+    let mut reload_rx = opts.reload.clone();
+    let mut config_path = opts.config.clone();
     // Per-packet errors and drops: at most one line a second each, with a count of the rest.
     let mut gates = Gates::default();
     let mut shutting_down = false;
@@ -498,9 +504,28 @@ pub async fn run(opts: Options, stats: Stats) -> Result<(), DaemonError> {
                     shutdown(&mut ifaces, now_ms(), &mut shutting_down);
                 }
             }
-            _ = hup.recv() => {
-                info!(config = %opts.config.display(), "SIGHUP: reloading");
-                match load(&opts.config) {
+            r = reload_requested(&mut reload_rx) => {
+                match r {
+                    Some(path) => {
+                        info!(config = %path.display(), "reload requested");
+                        config_path = path;
+                        match load(&config_path) {
+                            Err(e) => error!("reload failed, keeping the running configuration: {e}"),
+                            Ok(new) => {
+                                for w in &new.warnings { warn!("{w}"); }
+                                let now = now_ms();
+                                apply_reload(&mut ifaces, new.config, &opts, now, &mut seed);
+                                next_refresh = now;
+                            }
+                        }
+                    }
+                    // The sender is gone: no more reloads from there.
+                    None => reload_rx = None,
+                }
+            }
+            _ = hup.recv(), if opts.reload.is_none() => {
+                info!(config = %config_path.display(), "SIGHUP: reloading");
+                match load(&config_path) {
                     Err(e) => error!("reload failed, keeping the running configuration: {e}"),
                     Ok(new) => {
                         for w in &new.warnings { warn!("{w}"); }
@@ -518,6 +543,19 @@ pub async fn run(opts: Options, stats: Stats) -> Result<(), DaemonError> {
                 for f in ifaces.iter_mut() { f.sched.handle(now, Event::ResetDecrement); }
             }
         }
+    }
+}
+
+/// Waits for a reload request (forever when nobody can ask); `None` once the sender is gone.
+async fn reload_requested(
+    r: &mut Option<tokio::sync::watch::Receiver<PathBuf>>,
+) -> Option<PathBuf> {
+    match r {
+        Some(rx) => match rx.changed().await {
+            Ok(()) => Some(rx.borrow_and_update().clone()),
+            Err(_) => None,
+        },
+        None => std::future::pending().await,
     }
 }
 
@@ -654,6 +692,7 @@ mod tests {
             debug: 0,
             upstream: None,
             stop: None,
+            reload: None,
         }
     }
 

@@ -23,19 +23,11 @@ struct Setup {
 }
 
 fn setup(prefix: &str) -> Setup {
-    let lab = Lab::up(&v6h_lab::unique_name(prefix)).unwrap();
-    let dir = lab.run_dir().to_path_buf();
-    let broker_conf = broker_conf(&lab);
-    let aiccu = example("aiccu.conf").replace(
-        "pidfile /run/v6home/aiccu-lab.pid",
-        &format!("pidfile {}", dir.join("aiccu.pid").display()),
-    );
-    std::fs::write(dir.join("aiccu.conf"), aiccu).unwrap();
-    std::fs::write(dir.join("dhcp6s.conf"), example("dhcp6s.conf")).unwrap();
-    // RAs every few seconds so that state changes show quickly.
-    std::fs::write(
-        dir.join("gateway.toml"),
-        r#"
+    setup_with(prefix, GATEWAY_TOML, &example("dhcp6s.conf"))
+}
+
+/// RAs every few seconds so that state changes show quickly.
+const GATEWAY_TOML: &str = r#"
 [tunnel]
 aiccu_conf = "aiccu.conf"
 [lan]
@@ -47,9 +39,51 @@ router_lifetime = 90
 max_interval = 4
 [dhcp6]
 dhcp6s_conf = "dhcp6s.conf"
-"#,
+"#;
+
+/// When broker.toml keeps its registry in a database (`state_dir`), moves that into the lab's
+/// run dir and imports the lab's users and tunnels (`examples/lab/registry.toml`) into it.
+fn lab_registry(lab: &Lab, conf: std::path::PathBuf) -> std::path::PathBuf {
+    let text = std::fs::read_to_string(&conf).unwrap();
+    let default = "state_dir = \"/var/lib/v6home\"";
+    if !text.contains(default) {
+        return conf;
+    }
+    let state = lab.run_dir().join("broker-state");
+    std::fs::write(
+        &conf,
+        text.replace(default, &format!("state_dir = \"{}\"", state.display())),
     )
     .unwrap();
+    let registry = common::example_path("registry.toml");
+    lab.exec_ok(
+        Node::Pop,
+        &[
+            BIN,
+            "broker",
+            "--config",
+            conf.to_str().unwrap(),
+            "import",
+            registry.to_str().unwrap(),
+        ],
+    )
+    .expect("importing the lab registry");
+    conf
+}
+
+/// The lab, with the broker on pop and the gateway on gw, from these gateway.toml and
+/// dhcp6s.conf texts.
+fn setup_with(prefix: &str, gateway_toml: &str, dhcp6s_conf: &str) -> Setup {
+    let lab = Lab::up(&v6h_lab::unique_name(prefix)).unwrap();
+    let dir = lab.run_dir().to_path_buf();
+    let broker_conf = lab_registry(&lab, broker_conf(&lab));
+    let aiccu = example("aiccu.conf").replace(
+        "pidfile /run/v6home/aiccu-lab.pid",
+        &format!("pidfile {}", dir.join("aiccu.pid").display()),
+    );
+    std::fs::write(dir.join("aiccu.conf"), aiccu).unwrap();
+    std::fs::write(dir.join("dhcp6s.conf"), dhcp6s_conf).unwrap();
+    std::fs::write(dir.join("gateway.toml"), gateway_toml).unwrap();
     let broker = start_broker(&lab, &broker_conf);
     let config = dir.join("gateway.toml").display().to_string();
     let state = dir.join("gw-state").display().to_string();
@@ -443,7 +477,12 @@ fn gateway_with_a_bad_dhcp6s_conf_changes_nothing() {
         "no file:line:col:\n{err}"
     );
     assert_user_facing(&err);
-    assert!(!err.contains("WARN"), "runs on without DHCPv6?\n{err}");
+    // (aiccu.conf's accepted-but-ignored keys are warned about; nothing else may be.)
+    assert!(
+        !err.lines()
+            .any(|l| l.contains("WARN") && !l.contains("aiccu.conf")),
+        "runs on without DHCPv6?\n{err}"
+    );
     assert_eq!(gw_state(&lab), before);
 }
 
@@ -480,7 +519,7 @@ fn gateway_rolls_back_when_a_later_step_fails() {
         return;
     }
     let (lab, config) = files_lab("gwroll", |_| {});
-    let broker = start_broker(&lab, &broker_conf(&lab));
+    let broker = start_broker(&lab, &lab_registry(&lab, broker_conf(&lab)));
     let before = gw_state(&lab);
     assert_eq!(
         before.forwarding, "0",
@@ -547,4 +586,217 @@ fn wait_until_route(lab: &Lab) -> bool {
         std::thread::sleep(Duration::from_millis(300));
     }
     false
+}
+
+/// `v6home gateway status --json` on gw.
+fn status_json(lab: &Lab, state: &str) -> serde_json::Value {
+    let out = lab
+        .exec_ok(
+            Node::Gw,
+            &[BIN, "gateway", "status", "--json", "--state-dir", state],
+        )
+        .unwrap();
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("status --json: {e}: {out}"))
+}
+
+/// The RDNSS servers with a non-zero lifetime in one RA from gw, as host's rdisc6 prints
+/// them (servers withdrawn by a reload are sent with lifetime 0 for a while and left out).
+fn rdisc6_rdnss(lab: &Lab) -> Vec<String> {
+    let Ok(out) = lab.exec(
+        Node::Host,
+        &["rdisc6", "-1", "-r", "3", "-w", "1500", "eth0"],
+    ) else {
+        return Vec::new();
+    };
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let value = |l: &str| l.split_once(':').map(|(_, v)| v.trim().to_string());
+    let mut servers = Vec::new();
+    let mut current: Option<String> = None;
+    for l in text.lines().map(str::trim) {
+        if l.starts_with("Recursive DNS server") {
+            current = value(l);
+        } else if l.starts_with("DNS server lifetime")
+            && let Some(server) = current.take()
+        {
+            let secs = value(l).and_then(|v| v.split_whitespace().next().map(str::to_string));
+            if secs.as_deref() != Some("0") {
+                servers.push(server);
+            }
+        }
+    }
+    servers
+}
+
+#[test]
+fn sighup_applies_a_changed_inline_rdnss_and_keeps_tunnel_leases_and_ras() {
+    if !need_root() {
+        return;
+    }
+    // A stateful DHCPv6 pool, so that a lease can be watched across the reload.
+    let dhcp6s = "option domain-name-servers 2001:db8:ffff::53;\n\
+                  pool lan { range 2001:db8:1234::1000 to 2001:db8:1234::10ff; };\n\
+                  interface eth0 { address-pool lan 3600 7200; };\n";
+    let mut s = setup_with("gwrl", GATEWAY_TOML, dhcp6s);
+    let lab = &s.lab;
+    assert!(
+        common::wait_until(Duration::from_secs(30), || host_default_route(lab)),
+        "no default route on host; gateway log:\n{}",
+        s.gateway.log()
+    );
+    let ifindex = || {
+        lab.exec_ok(Node::Gw, &["cat", "/sys/class/net/sixxs/ifindex"])
+            .unwrap()
+            .trim()
+            .to_string()
+    };
+    let sixxs_before = ifindex();
+    assert_eq!(
+        rdisc6_rdnss(lab),
+        ["2001:db8:ffff::53"],
+        "the inline RDNSS before the reload"
+    );
+
+    // A DHCPv6 lease for host (dhclient -6, IA_NA).
+    let dir = lab.run_dir().to_path_buf();
+    let lf = dir.join("host.leases");
+    let mut client = lab
+        .spawn(
+            Node::Host,
+            &[
+                "timeout",
+                "20",
+                "dhclient",
+                "-6",
+                "-v",
+                "-d",
+                "-1",
+                "-lf",
+                lf.to_str().unwrap(),
+                "-pf",
+                dir.join("dhclient.pid").to_str().unwrap(),
+                "eth0",
+            ],
+        )
+        .unwrap();
+    let lease_file = format!("{}/dhcp6-leases", s.state);
+    let leases = || {
+        let out = lab
+            .exec_ok(
+                Node::Gw,
+                &[
+                    BIN,
+                    "dhcp6",
+                    "leases",
+                    "--json",
+                    "--lease-file",
+                    &lease_file,
+                ],
+            )
+            .unwrap();
+        serde_json::from_str::<serde_json::Value>(&out).unwrap()
+    };
+    let before = wait_for("a DHCPv6 lease", Duration::from_secs(20), || {
+        let l = leases();
+        (l.as_array().is_some_and(|a| !a.is_empty())).then_some(l)
+    });
+    let leased = before[0]["lease"].as_str().unwrap().to_string();
+    let _ = client.stop();
+    wait_for(
+        "the lease in gateway status --json",
+        Duration::from_secs(5),
+        || {
+            let st = status_json(lab, &s.state);
+            (st["dhcp6"]["leases_bound"].as_u64() == Some(1)).then_some(())
+        },
+    );
+    let st = status_json(lab, &s.state);
+    let ra_before = st["ra_multicast"].as_u64().unwrap();
+
+    // Capture RAs on host across the reload, to measure the longest gap.
+    let pcap = dir.join("ras.pcap");
+    let mut cap = common::capture(lab, Node::Host, "eth0", "icmp6 and ip6[40] == 134", &pcap);
+    std::thread::sleep(Duration::from_secs(5));
+
+    // Change the inline RDNSS; SIGHUP the gateway (the PID this test started).
+    let text = std::fs::read_to_string(&s.config).unwrap();
+    let changed = text.replace("2001:db8:ffff::53", "2001:db8:ffff::54");
+    assert_ne!(text, changed);
+    std::fs::write(&s.config, &changed).unwrap();
+    let hup = Instant::now();
+    s.gateway.signal(Signal::SIGHUP).unwrap();
+    let seen = wait_for("host sees the new RDNSS", Duration::from_secs(20), || {
+        let r = rdisc6_rdnss(lab);
+        r.contains(&"2001:db8:ffff::54".to_string()).then_some(r)
+    });
+    eprintln!(
+        "reload: SIGHUP to new RDNSS in rdisc6: {} ms ({seen:?})",
+        hup.elapsed().as_millis()
+    );
+    std::thread::sleep(Duration::from_secs(6));
+    let _ = cap.stop();
+    let times: Vec<f64> = common::tshark_fields(
+        lab,
+        Node::Host,
+        &pcap,
+        "icmpv6.type == 134 && ipv6.dst == ff02::1",
+        &["frame.time_relative"],
+    )
+    .lines()
+    .filter_map(|l| l.trim().parse().ok())
+    .collect();
+    let gap = times.windows(2).map(|w| w[1] - w[0]).fold(0.0f64, f64::max);
+    eprintln!(
+        "reload: {} multicast RAs in the capture, longest gap {gap:.2} s (MaxRtrAdvInterval 4)",
+        times.len()
+    );
+    assert!(times.len() >= 3, "RAs stopped around the reload: {times:?}");
+    assert!(gap <= 4.5, "RA gap {gap} s across the reload: {times:?}");
+
+    // The tunnel was not touched; the lease survived; the gateway counted the reload.
+    assert_eq!(
+        ifindex(),
+        sixxs_before,
+        "the tunnel interface was recreated"
+    );
+    assert!(host_fetches_web(lab), "no service after the reload");
+    let after = leases();
+    assert!(
+        after
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l["lease"] == leased.as_str()),
+        "lease {leased} lost: {after}"
+    );
+    let st = status_json(lab, &s.state);
+    assert_eq!(st["reloads"], 1, "{st}");
+    assert_eq!(st["dhcp6"]["leases_bound"], 1, "{st}");
+    assert!(st["ra_multicast"].as_u64().unwrap() > ra_before, "{st}");
+    assert_eq!(st["running"], true, "{st}");
+    eprintln!("reload: lease {leased} kept; tunnel ifindex {sixxs_before} unchanged");
+
+    // A bad gateway.toml: the error names file:line:col, the old (new) RDNSS stays.
+    let bad = changed.replace("router_lifetime = 90", "router_lifetime = \"ninety\"");
+    assert_ne!(bad, changed);
+    std::fs::write(&s.config, &bad).unwrap();
+    s.gateway.signal(Signal::SIGHUP).unwrap();
+    let line = bad.lines().position(|l| l.contains("ninety")).unwrap() + 1;
+    let needle = format!("{}:{line}:", s.config);
+    let log = wait_for(
+        "the reload error in the log",
+        Duration::from_secs(5),
+        || {
+            let log = s.gateway.log();
+            log.contains(&needle).then_some(log)
+        },
+    );
+    assert!(log.contains("the running configuration stays"), "{log}");
+    assert!(
+        s.gateway.try_wait().unwrap().is_none(),
+        "the gateway exited on a bad reload:\n{log}"
+    );
+    assert_eq!(rdisc6_rdnss(lab), ["2001:db8:ffff::54"]);
+    let st = status_json(lab, &s.state);
+    assert_eq!(st["reload_failures"], 1, "{st}");
+    assert_eq!(ifindex(), sixxs_before);
 }

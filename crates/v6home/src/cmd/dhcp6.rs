@@ -53,10 +53,19 @@ pub struct Args {
     /// Lease journal (used when pools or host reservations are configured).
     #[arg(long, default_value = daemon::DEFAULT_LEASE_FILE)]
     lease_file: PathBuf,
+    /// Serve Prometheus metrics on this address (e.g. 127.0.0.1:9643).
+    #[arg(long, value_name = "ADDR")]
+    metrics: Option<std::net::SocketAddr>,
+    /// Where the server writes its status once a second (read by `v6home dhcp6 status`).
+    #[arg(long, default_value = DEFAULT_STATUS_FILE)]
+    status_file: PathBuf,
     /// Interfaces to serve.
     #[arg(value_name = "IFACE")]
     interfaces: Vec<String>,
 }
+
+/// Default status file of `v6home dhcp6`.
+const DEFAULT_STATUS_FILE: &str = "/run/v6home/dhcp6.status.json";
 
 #[derive(Debug, clap::Subcommand)]
 enum Action {
@@ -79,6 +88,67 @@ enum Action {
         #[arg(long, default_value = daemon::DEFAULT_LEASE_FILE)]
         lease_file: PathBuf,
     },
+    /// Counters, leases by state and pool use of a running server (from its status file).
+    Status {
+        /// The server's status file.
+        #[arg(long, default_value = DEFAULT_STATUS_FILE)]
+        status_file: PathBuf,
+        /// Print JSON (numbers as numbers), with `running` and `age_s`.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `v6home dhcp6 status`.
+fn status(path: &std::path::Path, json: bool) -> anyhow::Result<()> {
+    let r = super::observe::read_status::<v6h_dhcp6::status::Snapshot>(path, "v6home dhcp6")?;
+    if json {
+        return super::observe::print_json(&r);
+    }
+    let s = &r.status;
+    println!(
+        "v6home dhcp6 (pid {}, {}) — {}, status updated {} s ago",
+        s.pid,
+        s.config,
+        if r.running {
+            "running"
+        } else {
+            "NOT RUNNING (stale status)"
+        },
+        r.age
+    );
+    println!("  {}", super::gateway::dhcp6_summary(s));
+    for l in &s.links {
+        let list = |m: &std::collections::BTreeMap<String, u64>| {
+            m.iter()
+                .filter(|(_, n)| **n > 0)
+                .map(|(k, n)| format!("{k}={n}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        println!("  {:<10} received: {}", l.name, list(&l.received));
+        println!("  {:<10} sent:     {}", "", list(&l.sent));
+        println!("  {:<10} dropped:  {}", "", list(&l.dropped));
+    }
+    for p in &s.pools {
+        println!(
+            "  pool {} on {}: {} of {} used",
+            p.pool,
+            p.link,
+            p.size.saturating_sub(p.free),
+            p.size
+        );
+    }
+    if let Some(j) = &s.journal {
+        println!(
+            "  journal  {} fsyncs for {} commits, mean {} µs, max {} µs",
+            j.fsyncs,
+            j.commits,
+            j.fsync_micros_total.checked_div(j.fsyncs).unwrap_or(0),
+            j.fsync_micros_max
+        );
+    }
+    Ok(())
 }
 
 /// Prints the leases of `lease_file` as a table or JSON.
@@ -139,6 +209,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             return Ok(());
         }
         Some(Action::Leases { json, lease_file }) => return list_leases(&lease_file, json),
+        Some(Action::Status { status_file, json }) => return status(&status_file, json),
         None => {}
     }
     if args.debug || args.verbose_debug {
@@ -147,7 +218,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         );
     }
     if args.ctlkey.is_some() || args.ctlport.is_some() {
-        tracing::info!("-k/-p ignored: v6home has no TCP control port");
+        tracing::warn!("-k/-p ignored: v6home has no TCP control port");
     }
     let opts = DaemonOptions {
         config_path: args.config,
@@ -157,6 +228,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .then(|| PathBuf::from(daemon::DHCP6S_DUID_FILE)),
         port: args.port,
         lease_file: args.lease_file,
+        stats: Some(v6h_dhcp6::status::Stats::default()),
+        reload: None,
     };
     // Fail early (before detaching) on a bad configuration or missing interface list.
     if opts.interfaces.is_empty() {
@@ -176,6 +249,22 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if let Some(p) = _pid.as_mut() {
         p.rewrite()?;
     }
+    // Threads do not survive daemon(3): the metrics endpoint and status writer start here.
+    let stats = opts.stats.clone().unwrap_or_default();
+    if let Some(addr) = args.metrics {
+        let mut m = v6h_gateway::metrics::Metrics::default();
+        m.register(std::sync::Arc::new(super::observe::Dhcp6Metrics(
+            stats.clone(),
+        )));
+        let bound = v6h_gateway::metrics::serve(addr, std::sync::Arc::new(m))
+            .with_context(|| format!("serving metrics on {addr}"))?;
+        tracing::info!(%bound, "metrics on http://{bound}/metrics");
+    }
+    let _status = super::observe::StatusFile::spawn(args.status_file.clone(), move || {
+        let s = stats.get();
+        // Nothing to show before the server's first snapshot (its PID is 0 until then).
+        (s.pid != 0).then_some(s)
+    });
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

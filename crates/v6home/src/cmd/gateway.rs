@@ -55,7 +55,11 @@ pub struct Args {
 #[derive(Debug, clap::Subcommand)]
 enum GatewayCommand {
     /// Print a one-screen summary of a running gateway.
-    Status,
+    Status {
+        /// Print the status snapshot as JSON (numbers as numbers), with `running` and `age_s`.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// What the gateway writes to `<state_dir>/status.json` for `gateway status`.
@@ -84,6 +88,21 @@ struct Status {
     nd_dropped: u64,
     #[serde(default)]
     nd_dropped_hop_limit: u64,
+    /// The RA daemon, per interface.
+    #[serde(default)]
+    ra: Vec<super::observe::RaInterfaceStatus>,
+    /// The DHCPv6 server (absent when DHCPv6 is off).
+    #[serde(default)]
+    dhcp6: Option<v6h_dhcp6::status::Snapshot>,
+    /// SIGHUP reloads applied.
+    #[serde(default)]
+    reloads: u64,
+    /// SIGHUP reloads refused (the running configuration stayed).
+    #[serde(default)]
+    reload_failures: u64,
+    /// What the last reload did, or why it was refused.
+    #[serde(default)]
+    last_reload: String,
     started_unix: u64,
     updated_unix: u64,
 }
@@ -96,8 +115,8 @@ fn unix_now() -> u64 {
 
 /// Runs `v6home gateway`.
 pub fn run(args: Args) -> anyhow::Result<()> {
-    if let Some(GatewayCommand::Status) = args.command {
-        return print_status(&args.state_dir);
+    if let Some(GatewayCommand::Status { json }) = args.command {
+        return print_status(&args.state_dir, json);
     }
     // Every file is read and checked before the system is touched: a mistake is reported
     // with its file:line:col and nothing changes.
@@ -118,13 +137,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     result
 }
 
-fn print_status(state_dir: &Path) -> anyhow::Result<()> {
+fn print_status(state_dir: &Path, json: bool) -> anyhow::Result<()> {
     let path = state_dir.join("status.json");
-    let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("reading {} (is the gateway running?)", path.display()))?;
-    let s: Status = serde_json::from_str(&text).context("parsing the status file")?;
-    let age = unix_now().saturating_sub(s.updated_unix);
-    let alive = Path::new(&format!("/proc/{}", s.pid)).exists() && age < 30;
+    let read = super::observe::read_status::<Status>(&path, "the gateway")?;
+    if json {
+        return super::observe::print_json(&read);
+    }
+    let (s, age, alive) = (&read.status, read.age, read.running);
     println!(
         "v6home gateway (pid {}, {}) — {}",
         s.pid,
@@ -166,11 +185,43 @@ fn print_status(state_dir: &Path) -> anyhow::Result<()> {
         "           {} RS rate-limited; {} RS/RA ignored ({} for hop limit != 255)",
         s.rs_rate_limited, s.nd_dropped, s.nd_dropped_hop_limit
     );
+    if let Some(d) = &s.dhcp6 {
+        println!("  dhcp6    {}", dhcp6_summary(d));
+    }
+    if s.reloads + s.reload_failures > 0 {
+        println!(
+            "  reload   {} applied, {} refused; last: {}",
+            s.reloads, s.reload_failures, s.last_reload
+        );
+    }
     println!(
         "  uptime   {} s, status updated {age} s ago",
         unix_now().saturating_sub(s.started_unix)
     );
     Ok(())
+}
+
+/// One line about a DHCPv6 server: messages, drops, leases and pool use.
+pub(crate) fn dhcp6_summary(d: &v6h_dhcp6::status::Snapshot) -> String {
+    let received: u64 = d.links.iter().flat_map(|l| l.received.values()).sum();
+    let sent: u64 = d.links.iter().flat_map(|l| l.sent.values()).sum();
+    let dropped: u64 = d.links.iter().flat_map(|l| l.dropped.values()).sum();
+    let mut line = format!("{received} messages received, {sent} sent, {dropped} dropped");
+    if d.stateful {
+        let size: u64 = d.pools.iter().map(|p| p.size).fold(0, u64::saturating_add);
+        let used: u64 = d
+            .pools
+            .iter()
+            .map(|p| p.size.saturating_sub(p.free))
+            .fold(0, u64::saturating_add);
+        line.push_str(&format!(
+            "; leases {} bound, {} declined; pools {used}/{size} used",
+            d.leases_bound, d.leases_declined
+        ));
+    } else {
+        line.push_str("; stateless");
+    }
+    line
 }
 
 /// Writes a component's config where its daemon reads it: the user's file as it is, or the
@@ -180,7 +231,10 @@ fn materialise(source: &Source, dir: &Path, name: &str) -> anyhow::Result<PathBu
         Source::File(p) => Ok(p.clone()),
         Source::Inline(text) => {
             let path = dir.join(name);
-            std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+            // Atomically: a daemon reloading it never reads half a file.
+            let tmp = dir.join(format!(".{name}.tmp"));
+            std::fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
+            std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))?;
             Ok(path)
         }
     }
@@ -309,8 +363,16 @@ struct Live {
 
 struct GatewayMetrics {
     live: Arc<Live>,
-    ra: v6h_ra::daemon::Stats,
     tunnel_if: String,
+}
+
+/// The gateway's own (tunnel) metrics source with empty state, for listing metric names.
+#[cfg(test)]
+pub(crate) fn tunnel_metrics_source() -> Arc<dyn v6h_gateway::metrics::Source> {
+    Arc::new(GatewayMetrics {
+        live: Arc::default(),
+        tunnel_if: String::new(),
+    })
 }
 
 fn sysfs_counter(ifname: &str, name: &str) -> f64 {
@@ -329,7 +391,7 @@ impl v6h_gateway::metrics::Source for GatewayMetrics {
             .map(|g| g.clone())
             .unwrap_or_default();
         let dir = |d: &str| vec![("direction".to_string(), d.to_string())];
-        let mut out = vec![
+        let out = vec![
             Family {
                 name: "tunnel_up",
                 help: "1 while the tunnel's liveness probe succeeds.",
@@ -376,56 +438,6 @@ impl v6h_gateway::metrics::Source for GatewayMetrics {
                 samples: vec![(vec![], s.probes_lost as f64)],
             },
         ];
-        let mut ra_sent = Vec::new();
-        let mut rs = Vec::new();
-        let mut rs_limited = Vec::new();
-        let mut ra_drops = Vec::new();
-        for (ifname, (_, c)) in self.ra.get() {
-            let l = |k: &str, v: &str| {
-                vec![
-                    ("interface".to_string(), ifname.clone()),
-                    (k.to_string(), v.to_string()),
-                ]
-            };
-            ra_sent.push((l("kind", "multicast"), c.ra_sent_multicast as f64));
-            ra_sent.push((l("kind", "unicast"), c.ra_sent_unicast as f64));
-            ra_sent.push((l("kind", "final"), c.ra_sent_final as f64));
-            rs.push((
-                vec![("interface".to_string(), ifname.clone())],
-                c.rs_received as f64,
-            ));
-            rs_limited.push((
-                vec![("interface".to_string(), ifname.clone())],
-                c.rs_rate_limited as f64,
-            ));
-            for (reason, n) in &c.drops {
-                ra_drops.push((l("reason", reason.as_str()), *n as f64));
-            }
-        }
-        out.push(Family {
-            name: "ra_sent",
-            help: "Router advertisements sent.",
-            kind: Kind::Counter,
-            samples: ra_sent,
-        });
-        out.push(Family {
-            name: "rs_received",
-            help: "Router solicitations received.",
-            kind: Kind::Counter,
-            samples: rs,
-        });
-        out.push(Family {
-            name: "rs_rate_limited",
-            help: "Router solicitations whose unicast reply the rate limit refused.",
-            kind: Kind::Counter,
-            samples: rs_limited,
-        });
-        out.push(Family {
-            name: "ra_drops",
-            help: "ICMPv6 ND packets ignored by the RA daemon, by reason.",
-            kind: Kind::Counter,
-            samples: ra_drops,
-        });
         out
     }
 }
@@ -563,6 +575,8 @@ async fn serve_inner(
     let ra_path = materialise(&config.ra_source(), &state_dir, "radvd.conf")?;
     let ra_stats = v6h_ra::daemon::Stats::default();
     let (ra_stop, ra_stop_rx) = watch::channel(false);
+    // Reloads go to the daemons only after the whole gateway.toml checked out (SIGHUP below).
+    let (ra_reload, ra_reload_rx) = watch::channel(ra_path.clone());
     let ra_task = tokio::spawn(v6h_ra::daemon::run(
         v6h_ra::daemon::Options {
             config: ra_path,
@@ -571,6 +585,7 @@ async fn serve_inner(
             debug: 0,
             upstream: Some(upstream_rx),
             stop: Some(ra_stop_rx),
+            reload: Some(ra_reload_rx),
         },
         ra_stats.clone(),
     ));
@@ -578,15 +593,22 @@ async fn serve_inner(
     // The DHCPv6 engine batches datagrams with buffers that stay on its own thread, so it runs
     // on a thread with its own single-threaded runtime; it sees SIGHUP/SIGTERM like the rest.
     let (dhcp_done_tx, mut dhcp_done) = tokio::sync::mpsc::channel::<String>(1);
+    let dhcp_stats = v6h_dhcp6::status::Stats::default();
+    let mut dhcp_reload: Option<watch::Sender<PathBuf>> = None;
     let dhcp_thread = match config.dhcp6_source() {
         Some(source) => {
+            let path = materialise(&source, &state_dir, "dhcp6s.conf")?;
+            let (tx, rx) = watch::channel(path.clone());
+            dhcp_reload = Some(tx);
             let opts = v6h_dhcp6::daemon::DaemonOptions {
-                config_path: materialise(&source, &state_dir, "dhcp6s.conf")?,
+                config_path: path,
                 interfaces: vec![config.lan.interface.clone()],
                 duid_file: state_dir.join("dhcp6s_duid"),
                 lease_file: state_dir.join("dhcp6-leases"),
                 import_dhcp6s_duid: None,
                 port: 547,
+                stats: Some(dhcp_stats.clone()),
+                reload: Some(rx),
             };
             Some(
                 std::thread::Builder::new()
@@ -617,9 +639,12 @@ async fn serve_inner(
         let mut metrics = Metrics::default();
         metrics.register(Arc::new(GatewayMetrics {
             live: Arc::clone(&live),
-            ra: ra_stats.clone(),
             tunnel_if: tunnel_if.clone(),
         }));
+        metrics.register(Arc::new(super::observe::RaMetrics(ra_stats.clone())));
+        if dhcp_thread.is_some() {
+            metrics.register(Arc::new(super::observe::Dhcp6Metrics(dhcp_stats.clone())));
+        }
         let bound = v6h_gateway::metrics::serve(addr, Arc::new(metrics))
             .with_context(|| format!("serving metrics on {addr}"))?;
         info!(%bound, "metrics on http://{bound}/metrics");
@@ -628,6 +653,7 @@ async fn serve_inner(
     let status_writer: tokio::task::JoinHandle<()> = {
         let live = Arc::clone(&live);
         let ra_stats = ra_stats.clone();
+        let dhcp_stats = dhcp_thread.is_some().then(|| dhcp_stats.clone());
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(1));
             loop {
@@ -653,6 +679,8 @@ async fn serve_inner(
                     (s.ra_multicast, s.ra_unicast, s.rs_received) = (m, u, r);
                     (s.rs_rate_limited, s.nd_dropped, s.nd_dropped_hop_limit) =
                         (limited, dropped, hop);
+                    s.ra = super::observe::ra_interfaces(&ra_stats);
+                    s.dhcp6 = dhcp_stats.as_ref().map(v6h_dhcp6::status::Stats::get);
                     s.updated_unix = unix_now();
                     s.clone()
                 };
@@ -692,6 +720,10 @@ async fn serve_inner(
 
     // 7. Run until SIGTERM/SIGINT. The RA and DHCPv6 daemons see the same signals: they send
     // their goodbye RAs and stop; SIGHUP makes them reload their files.
+    let mut running_config = RunningConfig {
+        config: config.clone(),
+        aiccu: aiccu.clone(),
+    };
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
     let mut hup = signal(SignalKind::hangup())?;
@@ -703,9 +735,30 @@ async fn serve_inner(
             _ = term.recv() => { info!("SIGTERM: goodbye RAs, then the tunnel goes down"); break Ok(()); }
             _ = int.recv() => { info!("SIGINT: goodbye RAs, then the tunnel goes down"); break Ok(()); }
             _ = hup.recv() => {
-                match GatewayConfig::load(&args.config) {
-                    Ok(_) => info!("SIGHUP: RA and DHCPv6 reload their configurations"),
-                    Err(e) => warn!("SIGHUP: {e}; the running configuration stays"),
+                let t0 = Instant::now();
+                let outcome = reload(&args, &state_dir, &mut running_config, &info.routed);
+                let mut s = live.status.lock().unwrap_or_else(|e| e.into_inner());
+                match outcome {
+                    Ok(plan) => {
+                        // The daemons re-read their files now; the tunnel is not touched.
+                        let _ = ra_reload.send(plan.ra.clone());
+                        match (&dhcp_reload, &plan.dhcp6) {
+                            (Some(tx), Some(p)) => { let _ = tx.send(p.clone()); }
+                            (None, Some(_)) => warn!("SIGHUP: [dhcp6] was turned on; restart the gateway to start the DHCPv6 server"),
+                            (Some(_), None) => warn!("SIGHUP: [dhcp6] was turned off; restart the gateway to stop the DHCPv6 server (it keeps serving)"),
+                            (None, None) => {}
+                        }
+                        let note = if plan.notes.is_empty() { "applied".to_string() } else { format!("applied; {}", plan.notes.join("; ")) };
+                        info!(took_ms = t0.elapsed().as_millis() as u64, "SIGHUP: {}: {note}", args.config.display());
+                        s.reloads += 1;
+                        s.last_reload = note;
+                    }
+                    Err(e) => {
+                        let why = super::anyhow_text(&e);
+                        tracing::error!("SIGHUP: {why}; the running configuration stays");
+                        s.reload_failures += 1;
+                        s.last_reload = format!("refused: {why}");
+                    }
                 }
             }
             r = &mut ra_task => {
@@ -750,6 +803,68 @@ async fn serve_inner(
     }
     info!("gateway stopped");
     Ok(())
+}
+
+/// The configuration the gateway runs with, to compare a reloaded one against.
+struct RunningConfig {
+    /// gateway.toml with the LAN prefix resolved.
+    config: GatewayConfig,
+    /// The tunnel's settings.
+    aiccu: v6h_ayiya::aiccu_conf::AiccuConfig,
+}
+
+/// What a checked reload hands to the daemons.
+#[derive(Debug)]
+struct ReloadPlan {
+    /// The RA configuration file to load.
+    ra: PathBuf,
+    /// The DHCPv6 configuration file to load (`None`: DHCPv6 is off in the new file).
+    dhcp6: Option<PathBuf>,
+    /// Changes that need a restart and were not applied.
+    notes: Vec<String>,
+}
+
+/// SIGHUP: reads gateway.toml and every file it points at again and checks them all as at
+/// start (nothing changes when one is wrong: the error carries its file:line:col). Then
+/// writes the files generated from inline sections and returns what the RA and DHCPv6
+/// daemons should load. The tunnel is never touched: when its settings changed, that is
+/// noted (a restart applies them), as is a changed `[lan]` (the old one is kept).
+fn reload(
+    args: &Args,
+    state_dir: &Path,
+    running: &mut RunningConfig,
+    routed: &[(Ipv6Addr, u8)],
+) -> anyhow::Result<ReloadPlan> {
+    let mut new = GatewayConfig::load(&args.config)?;
+    let mut notes = Vec::new();
+    new.resolve_lan_prefix(routed)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", args.config.display()))?;
+    if new.lan != running.config.lan {
+        notes.push(format!(
+            "[lan] changed: restart the gateway to apply it (still {} {})",
+            running.config.lan.interface,
+            running.config.lan.prefix.as_deref().unwrap_or("")
+        ));
+        new.lan = running.config.lan.clone();
+    }
+    let aiccu = preflight(&new)?;
+    if aiccu != running.aiccu {
+        notes.push(
+            "[tunnel] settings changed: restart the gateway to apply them (the tunnel stays up as it is)"
+                .to_string(),
+        );
+    }
+    if new.forwarding.persist && !running.config.forwarding.persist && !args.persist {
+        let p = v6h_gateway::forwarding::persist(Path::new("/"))?;
+        notes.push(format!("forwarding persisted in {}", p.display()));
+    }
+    let ra = materialise(&new.ra_source(), state_dir, "radvd.conf")?;
+    let dhcp6 = match new.dhcp6_source() {
+        Some(source) => Some(materialise(&source, state_dir, "dhcp6s.conf")?),
+        None => None,
+    };
+    running.config = new;
+    Ok(ReloadPlan { ra, dhcp6, notes })
 }
 
 /// Pings `pop` every `every`; after `misses` losses in a row the upstream counts as down, and

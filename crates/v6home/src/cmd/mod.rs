@@ -6,6 +6,7 @@ pub mod demo;
 pub mod dhcp6;
 pub mod gateway;
 pub mod lab;
+pub mod observe;
 pub mod pidfile;
 pub mod privacy;
 pub mod ra;

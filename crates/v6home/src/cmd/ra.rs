@@ -38,7 +38,16 @@ pub struct Args {
     /// Keep the configured router lifetime even when IPv6 forwarding is off.
     #[arg(long)]
     no_forwarding_check: bool,
+    /// Serve Prometheus metrics on this address (e.g. 127.0.0.1:9642).
+    #[arg(long, value_name = "ADDR")]
+    metrics: Option<std::net::SocketAddr>,
+    /// Where the daemon writes its status once a second (read by `v6home ra status`).
+    #[arg(long, default_value = DEFAULT_STATUS_FILE)]
+    status_file: PathBuf,
 }
+
+/// Default status file of `v6home ra`.
+const DEFAULT_STATUS_FILE: &str = "/run/v6home/ra.status.json";
 
 #[derive(Debug, clap::Subcommand)]
 enum Sub {
@@ -46,6 +55,19 @@ enum Sub {
     Dump(DumpArgs),
     /// Convert a radvd.conf file to the native TOML form (printed on stdout).
     Convert(ConvertArgs),
+    /// Counters of a running daemon, per interface (from its status file).
+    Status(StatusArgs),
+}
+
+/// Arguments of `v6home ra status`.
+#[derive(Debug, clap::Args)]
+struct StatusArgs {
+    /// The daemon's status file.
+    #[arg(long, default_value = DEFAULT_STATUS_FILE)]
+    status_file: PathBuf,
+    /// Print JSON (numbers as numbers), with `running` and `age_s`.
+    #[arg(long)]
+    json: bool,
 }
 
 /// Arguments of `v6home ra dump`.
@@ -73,6 +95,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     match args.cmd {
         Some(Sub::Dump(d)) => return dump(d),
         Some(Sub::Convert(c)) => return convert(c),
+        Some(Sub::Status(s)) => return status(s),
         None => {}
     }
     if args.configtest {
@@ -96,6 +119,32 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             p.rewrite()?;
         }
     }
+    let stats = Stats::default();
+    if let Some(addr) = args.metrics {
+        let mut m = v6h_gateway::metrics::Metrics::default();
+        m.register(std::sync::Arc::new(super::observe::RaMetrics(
+            stats.clone(),
+        )));
+        let bound = v6h_gateway::metrics::serve(addr, std::sync::Arc::new(m))
+            .with_context(|| format!("serving metrics on {addr}"))?;
+        tracing::info!(%bound, "metrics on http://{bound}/metrics");
+    }
+    let _status = {
+        let (stats, config, started) = (
+            stats.clone(),
+            config.display().to_string(),
+            super::observe::unix_now(),
+        );
+        super::observe::StatusFile::spawn(args.status_file.clone(), move || {
+            Some(super::observe::RaStatus {
+                pid: std::process::id(),
+                config: config.clone(),
+                started_unix: started,
+                updated_unix: super::observe::unix_now(),
+                interfaces: super::observe::ra_interfaces(&stats),
+            })
+        })
+    };
     let opts = Options {
         config,
         final_count: args.final_ras,
@@ -103,12 +152,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         debug: args.debug,
         upstream: None,
         stop: None,
+        reload: None,
     };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("building the tokio runtime")?;
-    let result = rt.block_on(daemon::run(opts, Stats::default()));
+    let result = rt.block_on(daemon::run(opts, stats));
     drop(pid);
     result?;
     Ok(())
@@ -137,6 +187,45 @@ fn configtest(args: &Args) -> ! {
             std::process::exit(0);
         }
     }
+}
+
+/// `v6home ra status`: the running daemon's counters, per interface.
+fn status(a: StatusArgs) -> anyhow::Result<()> {
+    let r = super::observe::read_status::<super::observe::RaStatus>(&a.status_file, "v6home ra")?;
+    if a.json {
+        return super::observe::print_json(&r);
+    }
+    let s = &r.status;
+    println!(
+        "v6home ra (pid {}, {}) — {}, status updated {} s ago",
+        s.pid,
+        s.config,
+        if r.running {
+            "running"
+        } else {
+            "NOT RUNNING (stale status)"
+        },
+        r.age
+    );
+    for i in &s.interfaces {
+        let drops: u64 = i.drops.values().sum();
+        println!(
+            "  {:<10} {:<12} RAs sent {} multicast, {} unicast, {} final; RSs {} received, {} rate-limited; {} ignored; {} send failures",
+            i.name,
+            i.state,
+            i.ra_sent_multicast,
+            i.ra_sent_unicast,
+            i.ra_sent_final,
+            i.rs_received,
+            i.rs_rate_limited,
+            drops,
+            i.send_failures
+        );
+        for (reason, n) in i.drops.iter().filter(|(_, n)| **n > 0) {
+            println!("  {:<10} ignored {reason}: {n}", "");
+        }
+    }
+    Ok(())
 }
 
 fn convert(c: ConvertArgs) -> anyhow::Result<()> {
