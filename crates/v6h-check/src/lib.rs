@@ -147,18 +147,35 @@ pub fn run(opts: &Options) -> Result<Report, CheckError> {
             })
             .collect();
         report.pass("address", "Global IPv6 address", list.join(", "));
+        let rows: Vec<serde_json::Value> = globals
+            .iter()
+            .map(|a| {
+                serde_json::json!({
+                    "address": a.addr.to_string(),
+                    "prefix_len": a.prefix_len,
+                    "temporary": a.is_temporary(),
+                    "deprecated": a.is_deprecated(),
+                })
+            })
+            .collect();
+        report.set("addresses", rows);
     }
+    report.set("interface", iface.clone());
 
     // Default route.
     match routes
         .iter()
         .find(|r| r.is_default_via_router() && r.ifname == iface)
     {
-        Some(r) => report.pass(
-            "route",
-            "Default route",
-            format!("via {} dev {}", r.gateway, r.ifname),
-        ),
+        Some(r) => {
+            report.pass(
+                "route",
+                "Default route",
+                format!("via {} dev {}", r.gateway, r.ifname),
+            );
+            report.set("gateway", r.gateway.to_string());
+            report.set("interface", r.ifname.clone());
+        }
         None => report.fail(
             "route",
             "Default route",
@@ -194,12 +211,23 @@ pub fn run(opts: &Options) -> Result<Report, CheckError> {
         None => report.fail(
             "ra",
             "Router Advertisement",
-            match ra_error {
+            match &ra_error {
                 Some(e) => format!("cannot send a Router Solicitation on {iface}: {e}"),
                 None => format!("no answer to a Router Solicitation on {iface}"),
             },
             "no IPv6 router on this link: start the router's RA daemon (v6home ra / v6home gateway)",
         ),
+    }
+
+    if let Some(ra) = &ra {
+        report.set("router", ra.router.to_string());
+        report.set("router_lifetime_s", ra.router_lifetime);
+        report.set("other_config", ra.other_config);
+        report.set("prefixes", ra.prefixes.clone());
+        report.set("rdnss", strings(&ra.dns));
+        if let Some(mtu) = ra.mtu {
+            report.set("mtu", mtu);
+        }
     }
 
     // DHCPv6 (stateless).
@@ -211,6 +239,7 @@ pub fn run(opts: &Options) -> Result<Report, CheckError> {
     match &dhcp {
         Some(dns) if !dns.is_empty() => {
             report.pass("dhcpv6", "DHCPv6 DNS servers", join(dns));
+            report.set("dns_servers", strings(dns));
         }
         Some(_) => report.warn(
             "dhcpv6",
@@ -294,15 +323,24 @@ pub fn run(opts: &Options) -> Result<Report, CheckError> {
         ),
     }
 
+    if let Ok(src) = probe::source_for(target) {
+        report.set("source", src.to_string());
+        report.set("temporary", temporaries.iter().any(|a| a.addr == src));
+    }
+
     // ICMPv6 echo.
     let mut pinger = probe::Pinger::new(target)
         .map_err(|e| CheckError::Io("opening an ICMPv6 socket (needs root)".into(), e))?;
     match pinger.echo(64, opts.wait) {
-        Ok(probe::Echo::Reply(t)) => report.pass(
-            "ping",
-            "ICMPv6 echo",
-            format!("{target} answered in {:.1} ms", t.as_secs_f64() * 1000.0),
-        ),
+        Ok(probe::Echo::Reply(t)) => {
+            report.pass(
+                "ping",
+                "ICMPv6 echo",
+                format!("{target} answered in {:.1} ms", t.as_secs_f64() * 1000.0),
+            );
+            report.set("rtt_ms", t.as_secs_f64() * 1000.0);
+            report.set("target", target.to_string());
+        }
         Ok(_) => report.fail(
             "ping",
             "ICMPv6 echo",
@@ -349,13 +387,21 @@ pub fn run(opts: &Options) -> Result<Report, CheckError> {
 
     // Path MTU.
     match probe::probe_path_mtu(&mut pinger, opts.wait) {
-        Ok(PathMtu::Known(mtu)) => report.pass("pmtu", "Path MTU", format!("{mtu} bytes to {target}")),
-        Ok(PathMtu::BlackHole { works, lost }) => report.fail(
-            "pmtu",
-            "Path MTU",
-            format!("{lost}-byte packets vanish without Packet Too Big; {works} bytes get through"),
-            "MTU black hole: a filter drops big packets or ICMPv6 Packet Too Big; advertise the tunnel MTU (AdvLinkMTU 1280) or fix the filter",
-        ),
+        Ok(PathMtu::Known(mtu)) => {
+            report.pass("pmtu", "Path MTU", format!("{mtu} bytes to {target}"));
+            report.set("mtu", mtu);
+            report.set("target", target.to_string());
+        }
+        Ok(PathMtu::BlackHole { works, lost }) => {
+            report.fail(
+                "pmtu",
+                "Path MTU",
+                format!("{lost}-byte packets vanish without Packet Too Big; {works} bytes get through"),
+                "MTU black hole: a filter drops big packets or ICMPv6 Packet Too Big; advertise the tunnel MTU (AdvLinkMTU 1280) or fix the filter",
+            );
+            report.set("mtu_works", works);
+            report.set("mtu_lost", lost);
+        }
         Ok(PathMtu::Unreachable) => report.fail(
             "pmtu",
             "Path MTU",
@@ -390,6 +436,8 @@ fn resolve_step(
             Ok(addrs) if !addrs.is_empty() => {
                 *resolved = addrs.first().copied();
                 report.pass("dns", &title, format!("{} (from {server})", join(&addrs)));
+                report.set("addresses", strings(&addrs));
+                report.set("server", server.to_string());
                 return;
             }
             Ok(_) => errors.push(format!("{server}: no AAAA record")),
@@ -416,22 +464,30 @@ fn http_step(
     what: &str,
 ) {
     match probe::http_get(addr, host_header, path, wait) {
-        Ok(r) if (200..400).contains(&r.status) => report.pass(
-            id,
-            title,
-            format!(
-                "{} in {} ms from {}",
-                r.status,
-                r.elapsed.as_millis(),
-                r.source
-            ),
-        ),
-        Ok(r) => report.warn(
-            id,
-            title,
-            format!("status {} from {what}", r.status),
-            "the server answered with an error",
-        ),
+        Ok(r) if (200..400).contains(&r.status) => {
+            report.pass(
+                id,
+                title,
+                format!(
+                    "{} in {} ms from {}",
+                    r.status,
+                    r.elapsed.as_millis(),
+                    r.source
+                ),
+            );
+            report.set("status", r.status);
+            report.set("elapsed_ms", r.elapsed.as_secs_f64() * 1000.0);
+            report.set("source", r.source.to_string());
+        }
+        Ok(r) => {
+            report.warn(
+                id,
+                title,
+                format!("status {} from {what}", r.status),
+                "the server answered with an error",
+            );
+            report.set("status", r.status);
+        }
         Err(e) => report.fail(
             id,
             title,
@@ -439,6 +495,11 @@ fn http_step(
             "TCP over IPv6 fails: check the route, the tunnel and the path MTU",
         ),
     }
+}
+
+/// Items as a list of strings, for JSON values.
+fn strings<T: std::fmt::Display>(items: &[T]) -> Vec<String> {
+    items.iter().map(ToString::to_string).collect()
 }
 
 fn join<T: std::fmt::Display>(items: &[T]) -> String {

@@ -1,6 +1,7 @@
 //! The check's verdicts: one line per check, printed for humans or as JSON for scripts.
 
 use serde::Serialize;
+use std::collections::BTreeMap;
 use std::fmt::Write;
 
 /// The outcome of one check.
@@ -29,6 +30,10 @@ pub struct CheckLine {
     /// For warnings and failures: the likely cause and what to do.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hint: Option<String>,
+    /// What was found, as numbers and lists for scripts (`rtt_ms`, `mtu`,
+    /// `router_lifetime_s`, `addresses`…), beside the prose in `detail`.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub values: BTreeMap<&'static str, serde_json::Value>,
 }
 
 /// The whole report.
@@ -80,7 +85,15 @@ impl Report {
             verdict,
             detail,
             hint,
+            values: BTreeMap::new(),
         });
+    }
+
+    /// Adds a machine-readable value to the line added last (nothing when there is none).
+    pub fn set(&mut self, key: &'static str, value: impl Into<serde_json::Value>) {
+        if let Some(line) = self.checks.last_mut() {
+            line.values.insert(key, value.into());
+        }
     }
 
     /// True when no check failed.
@@ -155,5 +168,19 @@ mod tests {
         assert_eq!(json["ok"], false);
         assert_eq!(json["checks"][1]["verdict"], "fail");
         assert_eq!(json["checks"][0].get("hint"), None);
+        assert_eq!(json["checks"][0].get("values"), None);
+    }
+
+    #[test]
+    fn values_go_to_the_last_line_as_numbers() {
+        let mut r = Report::default();
+        r.set("ignored", 1);
+        r.pass("ping", "ICMPv6 echo", "answered in 1.5 ms");
+        r.set("rtt_ms", 1.5);
+        r.set("target", "2001:db8::1");
+        let json: serde_json::Value = serde_json::from_str(&r.to_json()).unwrap();
+        assert_eq!(json["checks"][0]["values"]["rtt_ms"], 1.5);
+        assert!(json["checks"][0]["values"]["rtt_ms"].is_f64());
+        assert_eq!(json["checks"][0]["values"]["target"], "2001:db8::1");
     }
 }
