@@ -89,6 +89,8 @@ pub enum Manager {
     ConnMan,
     /// netplan (a generator for NM or networkd).
     Netplan,
+    /// Debian's ifupdown: an `inet6` stanza's `privext` makes `ifup` write `use_tempaddr`.
+    Ifupdown,
 }
 
 impl std::fmt::Display for Manager {
@@ -99,6 +101,7 @@ impl std::fmt::Display for Manager {
             Manager::Dhcpcd => "dhcpcd",
             Manager::ConnMan => "ConnMan",
             Manager::Netplan => "netplan",
+            Manager::Ifupdown => "ifupdown",
         })
     }
 }
@@ -110,8 +113,12 @@ pub struct SystemView {
     pub interfaces: Vec<String>,
     /// Detected managers.
     pub managers: Vec<Manager>,
-    /// Names of `*.network` units in /etc and /run (for `<name>.network.d/` drop-ins).
+    /// Names of `*.network` units in /etc, /run and /usr/lib (or /lib) `systemd/network` (for
+    /// `/etc/systemd/network/<name>.d/` drop-ins, which work for units in any of them).
     pub networkd_units: Vec<String>,
+    /// ifupdown's files (`etc/network/interfaces` and `etc/network/interfaces.d/*`):
+    /// (path relative to the root, content).
+    pub ifupdown_files: Vec<(String, String)>,
     /// ConnMan services: (directory name, current `settings` content).
     pub connman_services: Vec<(String, String)>,
     /// Whether some reader processes `sysctl.d` (systemd-sysctl or procps `--system`).
@@ -527,12 +534,179 @@ pub fn plan(req: &Request, view: &SystemView) -> Result<Plan, ConfigError> {
                 "netplan: also set `ipv6-privacy: {}` on the interfaces in /etc/netplan/*.yaml",
                 req.use_tempaddr() > 0
             )),
+            Manager::Ifupdown => {
+                let want = req.use_tempaddr().max(0);
+                for (path, content) in &view.ifupdown_files {
+                    let (new, changes) = ifupdown_privext(content, want);
+                    for c in &changes {
+                        plan.notes.push(format!(
+                            "ifupdown: /{path}:{}: `privext {}` for {} would make ifup write use_tempaddr = {} at the next boot; set to {want}",
+                            c.line, c.old, c.iface, c.old
+                        ));
+                    }
+                    if !changes.is_empty() {
+                        plan.files.push(FileWrite {
+                            path: path.clone(),
+                            content: new,
+                            mode: 0o644,
+                        });
+                    }
+                }
+            }
         }
     }
     if !view.live {
         plan.commands.clear();
     }
     Ok(plan)
+}
+
+/// A `privext` line of an ifupdown `inet6` stanza that disagrees with the wanted value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrivextChange {
+    /// 1-based line.
+    pub line: usize,
+    /// The stanza's interface.
+    pub iface: String,
+    /// The value found (as written).
+    pub old: String,
+}
+
+/// Sets every `privext` option inside an `iface IF inet6 …` stanza of an ifupdown file to
+/// `value` (ifupdown's `privext`: 0 off, 1 on, 2 prefer temporary; `ifup` writes it to
+/// `net.ipv6.conf.IF.use_tempaddr`). Other lines, comments and layout are kept. Returns the
+/// new text and the lines changed.
+pub fn ifupdown_privext(content: &str, value: i32) -> (String, Vec<PrivextChange>) {
+    const STANZA: [&str; 8] = [
+        "iface",
+        "mapping",
+        "auto",
+        "source",
+        "source-directory",
+        "rename",
+        "no-auto-down",
+        "no-scripts",
+    ];
+    let mut out = String::with_capacity(content.len());
+    let mut changes = Vec::new();
+    let mut inet6_iface: Option<String> = None;
+    for (idx, raw) in content.split_inclusive('\n').enumerate() {
+        let (body, eol) = match raw.strip_suffix('\n') {
+            Some(b) => (b, "\n"),
+            None => (raw, ""),
+        };
+        let words: Vec<&str> = body.split_whitespace().collect();
+        match words.first() {
+            Some(w) if STANZA.contains(w) || w.starts_with("allow-") => {
+                inet6_iface = (words.first() == Some(&"iface") && words.get(2) == Some(&"inet6"))
+                    .then(|| words.get(1).map(|s| s.to_string()))
+                    .flatten();
+            }
+            Some(&"privext") if words.len() == 2 => {
+                if let Some(iface) = &inet6_iface
+                    && words[1] != value.to_string()
+                {
+                    let indent = &body[..body.len() - body.trim_start().len()];
+                    changes.push(PrivextChange {
+                        line: idx + 1,
+                        iface: iface.clone(),
+                        old: words[1].to_string(),
+                    });
+                    out.push_str(&format!("{indent}privext {value}{eol}"));
+                    continue;
+                }
+            }
+            _ => {}
+        }
+        out.push_str(raw);
+    }
+    (out, changes)
+}
+
+/// A unified diff (`--- a/PATH`, `+++ b/PATH`, hunks with 3 lines of context) from `old` to
+/// `new`; empty when they are equal. A missing file is diffed as empty (`/dev/null`).
+pub fn unified_diff(path: &str, old: Option<&str>, new: &str) -> String {
+    let old_text = old.unwrap_or("");
+    if old_text == new {
+        return String::new();
+    }
+    let a: Vec<&str> = old_text.lines().collect();
+    let b: Vec<&str> = new.lines().collect();
+    // Longest common subsequence table; configuration files are small, and beyond a bound the
+    // whole file is shown as replaced.
+    let ops: Vec<(char, &str)> = if a.len().saturating_mul(b.len()) > 4_000_000 {
+        a.iter()
+            .map(|l| ('-', *l))
+            .chain(b.iter().map(|l| ('+', *l)))
+            .collect()
+    } else {
+        let mut lcs = vec![vec![0u32; b.len() + 1]; a.len() + 1];
+        for i in (0..a.len()).rev() {
+            for j in (0..b.len()).rev() {
+                lcs[i][j] = if a[i] == b[j] {
+                    lcs[i + 1][j + 1] + 1
+                } else {
+                    lcs[i + 1][j].max(lcs[i][j + 1])
+                };
+            }
+        }
+        let (mut i, mut j, mut ops) = (0, 0, Vec::new());
+        while i < a.len() || j < b.len() {
+            if i < a.len() && j < b.len() && a[i] == b[j] {
+                ops.push((' ', a[i]));
+                i += 1;
+                j += 1;
+            } else if j < b.len() && (i == a.len() || lcs[i][j + 1] > lcs[i + 1][j]) {
+                ops.push(('+', b[j]));
+                j += 1;
+            } else {
+                ops.push(('-', a[i]));
+                i += 1;
+            }
+        }
+        ops
+    };
+    const CONTEXT: usize = 3;
+    let mut out = format!(
+        "--- {}\n+++ b/{path}\n",
+        if old.is_some() {
+            format!("a/{path}")
+        } else {
+            "/dev/null".to_string()
+        }
+    );
+    let changed: Vec<usize> = (0..ops.len()).filter(|&k| ops[k].0 != ' ').collect();
+    let mut k = 0;
+    while k < changed.len() {
+        let start = changed[k].saturating_sub(CONTEXT);
+        let mut end = (changed[k] + CONTEXT + 1).min(ops.len());
+        while k + 1 < changed.len() && changed[k + 1] <= end + CONTEXT {
+            k += 1;
+            end = (changed[k] + CONTEXT + 1).min(ops.len());
+        }
+        let line_of = |upto: usize, side: char| {
+            ops[..upto]
+                .iter()
+                .filter(|(c, _)| *c == ' ' || *c == side)
+                .count()
+        };
+        let a_start = line_of(start, '-');
+        let b_start = line_of(start, '+');
+        let a_len = ops[start..end].iter().filter(|(c, _)| *c != '+').count();
+        let b_len = ops[start..end].iter().filter(|(c, _)| *c != '-').count();
+        let at = |s: usize, n: usize| if n == 0 { s } else { s + 1 };
+        let _ = writeln!(
+            out,
+            "@@ -{},{a_len} +{},{b_len} @@",
+            at(a_start, a_len),
+            at(b_start, b_len)
+        );
+        for (c, l) in &ops[start..end] {
+            let _ = writeln!(out, "{c}{l}");
+        }
+        k += 1;
+    }
+    out
 }
 
 fn cmd(parts: &[&str]) -> Vec<String> {
@@ -738,6 +912,97 @@ mod tests {
         for (k, _) in &p.live {
             assert!(!k.contains("/all/") && !k.contains("accept_dad"));
         }
+    }
+
+    #[test]
+    fn ifupdown_privext_is_set_only_in_inet6_stanzas() {
+        let text = "auto eth0\niface eth0 inet dhcp\n    privext 0\n\n\
+                    iface eth0 inet6 auto\n    privext 0\n    accept_ra 2\n\
+                    iface wlan0 inet6 dhcp\n\tprivext 2\n";
+        let (new, changes) = ifupdown_privext(text, 2);
+        assert_eq!(
+            changes,
+            vec![PrivextChange {
+                line: 6,
+                iface: "eth0".into(),
+                old: "0".into()
+            }]
+        );
+        assert!(
+            new.contains("iface eth0 inet dhcp\n    privext 0\n"),
+            "{new}"
+        );
+        assert!(
+            new.contains("iface eth0 inet6 auto\n    privext 2\n    accept_ra 2\n"),
+            "{new}"
+        );
+        assert!(new.ends_with("\tprivext 2\n"), "{new}");
+        let (same, none) = ifupdown_privext(&new, 2);
+        assert_eq!((same.as_str(), none.len()), (new.as_str(), 0));
+        // The plan rewrites the file and says why.
+        let view = SystemView {
+            interfaces: vec!["eth0".into()],
+            managers: vec![Manager::Ifupdown],
+            ifupdown_files: vec![("etc/network/interfaces".into(), text.into())],
+            sysctl_d_read: true,
+            max_addresses: 16,
+            ..Default::default()
+        };
+        let req = Request::Enable {
+            prefer: Prefer::Temporary,
+            preferred: l("1d"),
+            valid: l("2d"),
+            force: false,
+        };
+        let p = plan(&req, &view).unwrap();
+        let f = p
+            .files
+            .iter()
+            .find(|f| f.path == "etc/network/interfaces")
+            .unwrap();
+        assert_eq!(f.content, new);
+        assert!(
+            p.notes
+                .iter()
+                .any(|n| n.contains("/etc/network/interfaces:6")),
+            "{:?}",
+            p.notes
+        );
+        let p = plan(&Request::Disable, &view).unwrap();
+        let f = p
+            .files
+            .iter()
+            .find(|f| f.path == "etc/network/interfaces")
+            .unwrap();
+        assert!(
+            f.content.contains("iface wlan0 inet6 dhcp\n\tprivext 0\n"),
+            "{}",
+            f.content
+        );
+    }
+
+    #[test]
+    fn unified_diff_shows_hunks_with_context() {
+        // Changes 6 lines apart share one hunk (as GNU diff -u).
+        let old = "a\nb\nc\nd\ne\nf\ng\nh\ni\nj\n";
+        let new = "a\nb\nc\nD\ne\nf\ng\nh\ni\nj\nk\n";
+        assert_eq!(
+            unified_diff("etc/x", Some(old), new),
+            "--- a/etc/x\n+++ b/etc/x\n@@ -1,10 +1,11 @@\n a\n b\n c\n-d\n+D\n e\n f\n g\n h\n i\n j\n+k\n"
+        );
+        // Farther apart: two hunks with their own line numbers.
+        let old: String = (1..=20).map(|i| format!("l{i}\n")).collect();
+        let new = old.replace("l2\n", "X\n").replace("l19\n", "Y\n");
+        assert_eq!(
+            unified_diff("etc/x", Some(&old), &new),
+            "--- a/etc/x\n+++ b/etc/x\n@@ -1,5 +1,5 @@\n l1\n-l2\n+X\n l3\n l4\n l5\n\
+             @@ -16,5 +16,5 @@\n l16\n l17\n l18\n-l19\n+Y\n l20\n"
+        );
+        assert_eq!(unified_diff("etc/x", Some(&old), &old), "");
+        assert_eq!(
+            unified_diff("etc/y", None, "x = 1\n"),
+            "--- /dev/null\n+++ b/etc/y\n@@ -0,0 +1,1 @@\n+x = 1\n"
+        );
     }
 
     #[test]

@@ -172,7 +172,38 @@ pub fn detect_managers(t: &Target) -> Vec<Manager> {
     {
         m.push(Manager::Netplan);
     }
+    if ifupdown_files(t).iter().any(|(_, c)| has_inet6_stanza(c)) {
+        m.push(Manager::Ifupdown);
+    }
     m
+}
+
+/// Whether an ifupdown file configures IPv6 on some interface (`iface IF inet6 …`).
+fn has_inet6_stanza(content: &str) -> bool {
+    content.lines().any(|l| {
+        let w: Vec<&str> = l.split_whitespace().collect();
+        w.first() == Some(&"iface") && w.get(2) == Some(&"inet6")
+    })
+}
+
+/// ifupdown's files: `etc/network/interfaces` and the regular files in
+/// `etc/network/interfaces.d/` (relative path, content).
+fn ifupdown_files(t: &Target) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let main = "etc/network/interfaces";
+    if let Ok(c) = std::fs::read_to_string(t.path(main)) {
+        out.push((main.to_string(), c));
+    }
+    let dir = "etc/network/interfaces.d";
+    for f in dir_names(&t.path(dir)) {
+        let rel = format!("{dir}/{f}");
+        if t.path(&rel).is_file()
+            && let Ok(c) = std::fs::read_to_string(t.path(&rel))
+        {
+            out.push((rel, c));
+        }
+    }
+    out
 }
 
 /// Builds the [`SystemView`] for a target.
@@ -189,7 +220,14 @@ pub fn gather(t: &Target) -> Result<SystemView, SystemError> {
     };
     let managers = detect_managers(t);
     let mut networkd_units = Vec::new();
-    for d in ["etc/systemd/network", "run/systemd/network"] {
+    // Drop-ins in /etc/systemd/network/<unit>.d/ apply to a unit wherever it lives, so units
+    // shipped in /usr/lib (or /lib) get one too (they count only once networkd is detected).
+    for d in [
+        "etc/systemd/network",
+        "run/systemd/network",
+        "usr/lib/systemd/network",
+        "lib/systemd/network",
+    ] {
         for f in dir_names(&t.path(d)) {
             if f.ends_with(".network") && !networkd_units.contains(&f) {
                 networkd_units.push(f);
@@ -221,6 +259,7 @@ pub fn gather(t: &Target) -> Result<SystemView, SystemError> {
         interfaces,
         managers,
         networkd_units,
+        ifupdown_files: ifupdown_files(t),
         connman_services,
         sysctl_d_read,
         sysctl_conf: std::fs::read_to_string(t.path(sysconf::SYSCTL_CONF)).ok(),
@@ -292,6 +331,50 @@ pub struct ApplyReport {
     pub commands: Vec<(String, bool, String)>,
     /// The detected managers.
     pub managers: Vec<Manager>,
+}
+
+/// What `enable`/`disable --dry-run` would do; nothing is changed.
+#[derive(Debug, Clone, Default)]
+pub struct DryRun {
+    /// The plan.
+    pub plan: Plan,
+    /// One unified diff per file that would change (files already as planned are left out).
+    pub diffs: Vec<String>,
+    /// Live sysctls that would be written: (path, current value if readable, new value).
+    pub live: Vec<(PathBuf, Option<String>, String)>,
+    /// The detected managers.
+    pub managers: Vec<Manager>,
+}
+
+/// Computes what `enable` or `disable` would write and run, with the file changes as unified
+/// diffs against what is there now. Reads only.
+pub fn dry_run(req: &Request, t: &Target) -> Result<DryRun, SystemError> {
+    let view = gather(t)?;
+    let plan = sysconf::plan(req, &view)?;
+    let diffs = plan
+        .files
+        .iter()
+        .map(|f| {
+            let old = std::fs::read_to_string(t.path(&f.path)).ok();
+            sysconf::unified_diff(&f.path, old.as_deref(), &f.content)
+        })
+        .filter(|d| !d.is_empty())
+        .collect();
+    let live = plan
+        .live
+        .iter()
+        .map(|(rel, v)| {
+            let p = t.path(&format!("proc/sys/{rel}"));
+            let now = read_trim(&p);
+            (p, now, v.clone())
+        })
+        .collect();
+    Ok(DryRun {
+        managers: view.managers.clone(),
+        plan,
+        diffs,
+        live,
+    })
 }
 
 /// Carries out `enable` or `disable` (spec P1, P4, P5, P6, P7).

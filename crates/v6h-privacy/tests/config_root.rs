@@ -5,8 +5,9 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 use v6h_privacy::lifetime::Lifetime;
+use v6h_privacy::sysconf::Manager;
 use v6h_privacy::sysconf::{Prefer, Request};
-use v6h_privacy::system::{SystemError, Target, apply, render_status, status};
+use v6h_privacy::system::{SystemError, Target, apply, dry_run, render_status, status};
 
 fn put(root: &Path, rel: &str, content: &str) {
     let p = root.join(rel);
@@ -125,10 +126,17 @@ fn debian_style_ifupdown() {
         "usr/lib/sysctl.d/50-default.conf",
         "net.ipv4.ping_group_range = 0 2147483647\n",
     );
+    // Shipped by Debian's systemd package whether networkd runs or not: not a manager.
+    put(
+        r,
+        "usr/lib/systemd/network/80-container-host0.network",
+        "[Match]\nVirtualization=container\n",
+    );
     stage_proc(r, &["eth0", "eth0.10"]);
     let before = tree(r);
     let rep = apply(&enable(Prefer::Temporary, "1d", "2d"), &target(r)).unwrap();
-    assert!(rep.managers.is_empty());
+    // ifupdown configures IPv6 (an inet6 stanza) but sets no privext: nothing to fix there.
+    assert_eq!(rep.managers, vec![Manager::Ifupdown]);
     let after = tree(r);
     // Exactly one new file, nothing else changed.
     let mut expect = before.clone();
@@ -268,6 +276,12 @@ fn systemd_networkd() {
         "etc/systemd/system/multi-user.target.wants/systemd-networkd.service",
         "",
     );
+    // A unit shipped in /usr/lib gets its drop-in in /etc (never a change under /usr).
+    put(
+        r,
+        "usr/lib/systemd/network/80-container-host0.network",
+        "[Match]\nVirtualization=container\n",
+    );
     stage_proc(r, &["enp3s0"]);
     let before = tree(r);
     apply(&enable(Prefer::Temporary, "1d", "2d"), &target(r)).unwrap();
@@ -290,7 +304,85 @@ fn systemd_networkd() {
         "etc/systemd/network/10-netplan-wlan0.network.d/60-v6home-privacy.conf".into(),
         nd.into(),
     );
+    expect.insert(
+        "etc/systemd/network/80-container-host0.network.d/60-v6home-privacy.conf".into(),
+        nd.into(),
+    );
     assert_eq!(tree(r), expect);
+}
+
+/// ifupdown's `privext 0` would make ifup write use_tempaddr = 0 at the next boot: found in
+/// /etc/network/interfaces and interfaces.d, shown as a diff by `--dry-run` (nothing
+/// changes), then fixed by `enable`.
+#[test]
+fn ifupdown_privext_is_found_shown_and_fixed() {
+    let d = tempfile::tempdir().unwrap();
+    let r = d.path();
+    put(r, "etc/sysctl.d/.keep", "");
+    let main = "source /etc/network/interfaces.d/*\n\nauto lo\niface lo inet loopback\n\n\
+                auto eth0\niface eth0 inet dhcp\niface eth0 inet6 auto\n    privext 0\n";
+    put(r, "etc/network/interfaces", main);
+    put(
+        r,
+        "etc/network/interfaces.d/wlan0",
+        "iface wlan0 inet6 dhcp\n\tprivext 1\n",
+    );
+    stage_proc(r, &["eth0", "wlan0"]);
+    let before = tree(r);
+    let req = enable(Prefer::Temporary, "1d", "2d");
+    let dry = dry_run(&req, &target(r)).unwrap();
+    assert_eq!(tree(r), before, "--dry-run changed files");
+    assert_eq!(
+        std::fs::read_to_string(r.join("proc/sys/net/ipv6/conf/eth0/use_tempaddr")).unwrap(),
+        "0\n",
+        "--dry-run wrote a sysctl"
+    );
+    assert_eq!(dry.managers, vec![Manager::Ifupdown]);
+    let all = dry.diffs.concat();
+    assert!(
+        all.contains(
+            "--- a/etc/network/interfaces\n+++ b/etc/network/interfaces\n@@ -6,4 +6,4 @@\n \
+             auto eth0\n iface eth0 inet dhcp\n iface eth0 inet6 auto\n-    privext 0\n+    privext 2\n"
+        ),
+        "{all}"
+    );
+    assert!(all.contains("-\tprivext 1\n+\tprivext 2\n"), "{all}");
+    assert!(
+        all.contains("--- /dev/null\n+++ b/etc/sysctl.d/60-v6home-privacy.conf\n"),
+        "{all}"
+    );
+    assert!(
+        dry.live
+            .iter()
+            .any(|(p, now, new)| p.ends_with("eth0/use_tempaddr")
+                && now.as_deref() == Some("0")
+                && new == "2"),
+        "{:?}",
+        dry.live
+    );
+    assert!(
+        dry.plan
+            .notes
+            .iter()
+            .any(|n| n.contains("/etc/network/interfaces:9") && n.contains("privext 0")),
+        "{:?}",
+        dry.plan.notes
+    );
+
+    // The real run rewrites exactly those lines.
+    apply(&req, &target(r)).unwrap();
+    let after = tree(r);
+    assert_eq!(
+        after["etc/network/interfaces"],
+        main.replace("privext 0", "privext 2")
+    );
+    assert_eq!(
+        after["etc/network/interfaces.d/wlan0"],
+        "iface wlan0 inet6 dhcp\n\tprivext 2\n"
+    );
+    // Nothing left to do: a second dry run shows no file change.
+    let again = dry_run(&req, &target(r)).unwrap();
+    assert!(again.diffs.is_empty(), "{:?}", again.diffs);
 }
 
 #[test]

@@ -89,6 +89,10 @@ struct EnableArgs {
     /// Accept lifetimes below 10 minutes (labs and tests).
     #[arg(long)]
     force: bool,
+    /// Print the planned file changes as a unified diff, the sysctls and the commands, and
+    /// change nothing.
+    #[arg(long)]
+    dry_run: bool,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -143,6 +147,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 valid: a.valid_lifetime,
                 force: a.force,
             };
+            if a.dry_run {
+                return dry_run(&req, a.common);
+            }
             configure(&req, a.common)
         }
         Sub::Disable(c) => configure(&Request::Disable, c),
@@ -176,6 +183,48 @@ fn dadforge(a: ForgeArgs) -> anyhow::Result<()> {
     };
     let answered = v6h_privacy::dadforge::run(&cfg)?;
     println!("forged {} NA(s)", answered.len());
+    Ok(())
+}
+
+/// `enable --dry-run`: the diffs, sysctls and commands; nothing is changed.
+fn dry_run(req: &Request, c: Common) -> anyhow::Result<()> {
+    let t = Target {
+        root: c.root,
+        ifaces: c.ifaces,
+    };
+    let live = t.root.is_none();
+    let d = system::dry_run(req, &t)?;
+    let managers: Vec<String> = d.managers.iter().map(|m| m.to_string()).collect();
+    println!(
+        "# dry run: nothing is changed. Network manager: {}",
+        if managers.is_empty() {
+            "none".to_string()
+        } else {
+            managers.join(", ")
+        }
+    );
+    if d.diffs.is_empty() {
+        println!("# files: all already as planned");
+    }
+    for diff in &d.diffs {
+        print!("{diff}");
+    }
+    for (p, now, new) in &d.live {
+        println!(
+            "# would set {} = {new} (now {})",
+            p.display(),
+            now.as_deref().unwrap_or("absent")
+        );
+    }
+    for c in &d.plan.commands {
+        println!("# would run: {}", c.join(" "));
+    }
+    if !live {
+        println!("# (under --root no command runs and only existing /proc files are written)");
+    }
+    for n in &d.plan.notes {
+        println!("# note: {n}");
+    }
     Ok(())
 }
 
