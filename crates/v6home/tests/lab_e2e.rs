@@ -504,6 +504,10 @@ fn spawned_processes_are_signalled_by_pid_and_reaped_on_drop() {
     assert!(lab.pids(Node::Gw).is_empty());
     // A daemon left running is found again by its recorded PID and stopped by it.
     let kept = lab.spawn(Node::Gw, &["sleep", "1000"]).unwrap().detach();
+    // (It is in gw once `ip netns exec` has entered the namespace.)
+    wait_for("the kept sleep runs in gw", Duration::from_secs(5), || {
+        lab.pids(Node::Gw).contains(&kept)
+    });
     lab.record_pid(Node::Gw, "sleeper", kept).unwrap();
     let pid = lab.recorded_pid(Node::Gw, "sleeper").unwrap();
     assert_eq!(pid, kept);
