@@ -308,7 +308,17 @@ impl AiccuConfig {
                     };
                     cfg.set_bool(name, b);
                 }
-                Kind::Str | Kind::OptStr => cfg.set_str(name, value.to_string()),
+                Kind::Str | Kind::OptStr => {
+                    if name == "local_ipv4_override" && value.parse::<std::net::Ipv4Addr>().is_err()
+                    {
+                        return Err(err(
+                            value_col,
+                            name,
+                            format!("'{name}' needs an IPv4 address, not '{value}'"),
+                        ));
+                    }
+                    cfg.set_str(name, value.to_string())
+                }
             }
         }
         for required in ["username", "password"] {
@@ -323,6 +333,29 @@ impl AiccuConfig {
             }
         }
         Ok((cfg, warnings))
+    }
+
+    /// The line (1-based) of the statement that sets `key` (the last one, as the last value
+    /// wins; a prefix match counts, as in [`AiccuConfig::parse`]), for warnings about keys a
+    /// particular program ignores.
+    pub fn key_line(text: &str, key: &str) -> Option<usize> {
+        text.split('\n')
+            .enumerate()
+            .filter(|(_, l)| {
+                let l = l.trim();
+                !l.starts_with('#') && !l.starts_with(';') && !l.starts_with("//")
+            })
+            .filter(|(_, l)| {
+                l.split_whitespace().next().is_some_and(|k| {
+                    let matched = KEYS
+                        .iter()
+                        .find(|(n, _, _)| *n == k)
+                        .or_else(|| KEYS.iter().find(|(n, _, _)| k.starts_with(n)));
+                    matched.is_some_and(|(n, _, _)| *n == key)
+                })
+            })
+            .map(|(i, _)| i + 1)
+            .last()
     }
 
     /// Formats a complete aiccu.conf that AICCU 2007.01.15 and v6home read back identically.
@@ -505,6 +538,30 @@ local_ipv4_override '198.51.100.7'
                 (4, "'username' is set again; the last value wins"),
             ]
         );
+    }
+
+    #[test]
+    fn key_lines_and_a_bad_ipv4_override() {
+        let text = "username u\npassword p\n# daemonize false\ndaemonize true\npidfile /x\n\
+                    pidfilex /y\n";
+        assert_eq!(AiccuConfig::key_line(text, "daemonize"), Some(4));
+        assert_eq!(AiccuConfig::key_line(text, "pidfile"), Some(6));
+        assert_eq!(AiccuConfig::key_line(text, "verbose"), None);
+        let e = AiccuConfig::parse(
+            "a.conf",
+            "username u\npassword p\nlocal_ipv4_override nope\n",
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "a.conf:3:21: 'local_ipv4_override' needs an IPv4 address, not 'nope'"
+        );
+        let (c, _) = AiccuConfig::parse(
+            "a.conf",
+            "username u\npassword p\nlocal_ipv4_override 192.0.2.7\n",
+        )
+        .unwrap();
+        assert_eq!(c.local_ipv4_override.as_deref(), Some("192.0.2.7"));
     }
 
     #[test]

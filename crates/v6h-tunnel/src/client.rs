@@ -92,7 +92,7 @@ pub fn load_config(path: &Path) -> Result<AiccuConfig, ClientError> {
     let (cfg, warnings) =
         AiccuConfig::parse(&name, &text).map_err(|e| ClientError::Config(e.to_string()))?;
     for w in warnings {
-        info!("{w}");
+        warn!("{w}");
     }
     if cfg.username.is_empty() || cfg.password.is_empty() {
         return Err(ClientError::Config(format!(
@@ -100,6 +100,40 @@ pub fn load_config(path: &Path) -> Result<AiccuConfig, ClientError> {
         )));
     }
     Ok(cfg)
+}
+
+/// Keys of aiccu.conf that a program accepts but does not use, with the reason, for
+/// [`warn_unused_keys`].
+pub type Unused<'a> = &'a [(&'a str, &'a str)];
+
+/// What `tunnel start` does not use although AICCU's parser accepts it (beyond the keys
+/// AICCU itself ignores, which [`AiccuConfig::parse`] warns about): `local_ipv4_override`
+/// replaces TIC's IPv4 Endpoint, which AICCU uses only for 6in4 tunnels and `aiccu test`.
+pub const UNUSED_BY_START: Unused<'static> = &[(
+    "local_ipv4_override",
+    "'local_ipv4_override' changes nothing for an AYIYA tunnel (AICCU uses it only for 6in4 and `aiccu test`; `v6home tunnel test` pings it)",
+)];
+
+/// Logs one WARN line, `path:line: warning: reason`, for each of `keys` set in the aiccu.conf
+/// at `path` (a `.toml` file gets no line numbers). `set` says whether a key is in effect
+/// (e.g. `daemonize false` is not worth a warning).
+pub fn warn_unused_keys(path: &Path, keys: Unused<'_>, set: impl Fn(&str) -> bool) {
+    let text = std::fs::read(path)
+        .ok()
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default();
+    let toml = path.extension().is_some_and(|e| e == "toml");
+    for (key, why) in keys {
+        if !set(key) {
+            continue;
+        }
+        match AiccuConfig::key_line(&text, key) {
+            Some(line) if !toml => warn!("{}:{line}: warning: {why}", path.display()),
+            // Not written in the file (a default): nothing to warn about.
+            None if !toml => {}
+            _ => warn!("{}: warning: {why}", path.display()),
+        }
+    }
 }
 
 /// Converts a flat TOML table of aiccu.conf keys into aiccu.conf text.
@@ -663,6 +697,11 @@ pub fn run_test(config: &Path, offload: bool) -> Result<Vec<TestStep>, ClientErr
         let pop4 = info.ipv4_pop.to_string();
         let pop6 = info.ipv6_pop.to_string();
         let me6 = info.ipv6_endpoint.to_string();
+        // As `aiccu test`: the local IPv4 endpoint first, which `local_ipv4_override`
+        // replaces (TIC's is `ayiya` for an AYIYA tunnel: nothing to ping without it).
+        if let Some(me4) = &cfg.local_ipv4_override {
+            steps.push(ping(&["-4", "-c", "3", "-i", "0.2", "-W", "2", me4]));
+        }
         steps.push(ping(&["-4", "-c", "3", "-i", "0.2", "-W", "2", &pop4]));
         let running = start(&cfg, info, offload).await?;
         for _ in 0..3 {

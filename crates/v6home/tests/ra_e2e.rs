@@ -1109,11 +1109,18 @@ fn ra_rs_flood_is_rate_limited_and_reported() {
     );
 }
 
-/// The shared PID-file lock at another call site: `tunnel start` with aiccu.conf's
-/// `daemonize true` holds its `pidfile`; a second one is refused. (The TIC server is a closed
-/// port on loopback, so the first one keeps retrying the login and nothing leaves the host.)
+/// Whether a process with this PID exists.
+fn alive(pid: u32) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// `tunnel start` with aiccu.conf's `daemonize true`: the process detaches as AICCU does (the
+/// command returns 0, the daemon logs to syslog, here a test socket) and holds aiccu.conf's
+/// `pidfile` with its own PID; a second one is refused naming it. Started by systemd
+/// (`INVOCATION_ID` set) it stays in the foreground instead. (The TIC server is a closed port
+/// on loopback, so the daemon keeps retrying the login and nothing leaves the host.)
 #[test]
-fn tunnel_start_holds_the_aiccu_pidfile() {
+fn tunnel_start_daemonizes_and_holds_the_aiccu_pidfile() {
     let dir = TempDir::new("aiccu-pid");
     let pid = dir.path().join("aiccu.pid");
     let conf = dir.path().join("aiccu.conf");
@@ -1126,29 +1133,73 @@ fn tunnel_start_holds_the_aiccu_pidfile() {
         ),
     )
     .unwrap();
-    let mut first = std::process::Command::new(V6HOME)
-        .args(["tunnel", "start", "-c", conf.to_str().unwrap()])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
+    let sock_path = dir.path().join("syslog.sock");
+    let sock = std::os::unix::net::UnixDatagram::bind(&sock_path).unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(200)))
         .unwrap();
-    let held = wait_until(Duration::from_secs(10), || {
-        std::fs::read_to_string(&pid).is_ok_and(|t| t.trim() == first.id().to_string())
+    let start = || {
+        let mut c = std::process::Command::new(V6HOME);
+        c.args(["tunnel", "start", "-c", conf.to_str().unwrap()])
+            .env("V6HOME_SYSLOG_SOCKET", &sock_path)
+            .env_remove("INVOCATION_ID")
+            .env_remove("NOTIFY_SOCKET")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped());
+        c
+    };
+    // Detached: the command itself returns 0 at once; the daemon's PID is in the pidfile.
+    let out = start().output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let daemon: u32 = common::wait_for("the daemon's PID", Duration::from_secs(10), || {
+        std::fs::read_to_string(&pid)
+            .ok()
+            .and_then(|t| t.trim().parse::<u32>().ok())
+            .filter(|p| alive(*p))
     });
+    let mut logged = String::new();
+    let mut buf = [0u8; 2048];
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !logged.contains("detached") && Instant::now() < deadline {
+        if let Ok(n) = sock.recv(&mut buf) {
+            logged.push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    }
     let (code, err) = run_bin(&["tunnel", "start", "-c", conf.to_str().unwrap()]);
+    // The daemon is the child of the process this test started: stop it by its PID.
     let _ = nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(i32::try_from(first.id()).unwrap()),
+        nix::unistd::Pid::from_raw(i32::try_from(daemon).unwrap()),
         nix::sys::signal::Signal::SIGKILL,
     );
-    let _ = first.wait();
-    assert!(held, "the first instance did not write its PID");
+    assert!(wait_until(Duration::from_secs(5), || !alive(daemon)));
+    assert!(
+        logged.contains("daemonize true: detached"),
+        "no syslog line: {logged:?}"
+    );
     assert_eq!(code, Some(1), "{err}");
     assert!(
         err.contains(&format!(
-            "{}: already in use by a running instance (pid {})",
-            pid.display(),
-            first.id()
+            "{}: already in use by a running instance (pid {daemon})",
+            pid.display()
         )),
         "{err}"
     );
+
+    // Under systemd: noted, and the process stays in the foreground with its own PID.
+    let mut fg = start()
+        .env("INVOCATION_ID", "0123456789abcdef0123456789abcdef")
+        .spawn()
+        .unwrap();
+    let held = wait_until(Duration::from_secs(10), || {
+        std::fs::read_to_string(&pid).is_ok_and(|t| t.trim() == fg.id().to_string())
+    });
+    let running = fg.try_wait().unwrap().is_none();
+    let _ = fg.kill();
+    let out = fg.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(held && running, "did not stay in the foreground: {err}");
+    assert!(err.contains("staying in the foreground"), "{err}");
 }

@@ -246,7 +246,16 @@ fn materialise(source: &Source, dir: &Path, name: &str) -> anyhow::Result<PathBu
 /// configuration.
 fn preflight(config: &GatewayConfig) -> anyhow::Result<v6h_ayiya::aiccu_conf::AiccuConfig> {
     let aiccu = match config.tunnel_source() {
-        Source::File(p) => v6h_tunnel::client::load_config(&p)?,
+        Source::File(p) => {
+            let cfg = v6h_tunnel::client::load_config(&p)?;
+            v6h_tunnel::client::warn_unused_keys(&p, UNUSED_BY_GATEWAY, |k| match k {
+                "daemonize" => cfg.daemonize,
+                "pidfile" => cfg.pidfile != v6h_ayiya::aiccu_conf::AiccuConfig::default().pidfile,
+                "local_ipv4_override" => cfg.local_ipv4_override.is_some(),
+                _ => false,
+            });
+            cfg
+        }
         Source::Inline(text) => {
             v6h_ayiya::aiccu_conf::AiccuConfig::parse("gateway.toml [tunnel]", &text)?.0
         }
@@ -267,6 +276,22 @@ fn preflight(config: &GatewayConfig) -> anyhow::Result<v6h_ayiya::aiccu_conf::Ai
     v6h_dhcp6::daemon::resolve_interfaces(std::slice::from_ref(&config.lan.interface))?;
     Ok(aiccu)
 }
+
+/// aiccu.conf keys `v6home gateway` accepts but does not use (beyond those AICCU ignores).
+const UNUSED_BY_GATEWAY: v6h_tunnel::client::Unused<'static> = &[
+    (
+        "daemonize",
+        "'daemonize' is ignored by `v6home gateway`: it stays in the foreground (run it from its systemd unit)",
+    ),
+    (
+        "pidfile",
+        "'pidfile' is ignored by `v6home gateway`: it locks <state-dir>/gateway.pid instead",
+    ),
+    (
+        "local_ipv4_override",
+        "'local_ipv4_override' changes nothing for an AYIYA tunnel (AICCU uses it only for 6in4 and `aiccu test`)",
+    ),
+];
 
 /// The RA daemon's task.
 type RaTask = tokio::task::JoinHandle<Result<(), v6h_ra::daemon::DaemonError>>;
@@ -547,7 +572,14 @@ async fn serve_inner(
     let beats = {
         let running = Arc::clone(&running);
         let interval = Duration::from_secs(u64::from(info.heartbeat_interval.max(1)));
+        let makebeats = aiccu.makebeats;
+        if !makebeats {
+            info!("aiccu.conf makebeats false: no heartbeats are sent");
+        }
         tokio::spawn(async move {
+            if !makebeats {
+                return;
+            }
             // Three beats at start, then one per interval, as AICCU.
             for _ in 0..3 {
                 running.beat();

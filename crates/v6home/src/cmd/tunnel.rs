@@ -1,6 +1,6 @@
 //! `v6home tunnel`: the AICCU-compatible tunnel client (`start`, `tunnels`, `test`).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 
@@ -34,16 +34,46 @@ struct Common {
     no_offload: bool,
 }
 
+/// The systemd variable that says systemd started this process (`INVOCATION_ID`, or
+/// `NOTIFY_SOCKET` for `Type=notify`), if one is set: detaching there would only confuse it.
+fn under_systemd() -> Option<&'static str> {
+    ["INVOCATION_ID", "NOTIFY_SOCKET"]
+        .into_iter()
+        .find(|v| std::env::var_os(v).is_some_and(|s| !s.is_empty()))
+}
+
 /// Runs `v6home tunnel`.
 pub fn run(args: Args) -> anyhow::Result<()> {
     match args.verb {
         Verb::Start(c) => {
-            // aiccu.conf's `pidfile`, locked while the tunnel runs, with `daemonize true`.
             let cfg = v6h_tunnel::client::load_config(&c.config)?;
-            let _pid = cfg
-                .daemonize
-                .then(|| super::pidfile::PidFile::acquire(std::path::Path::new(&cfg.pidfile)))
-                .transpose()?;
+            v6h_tunnel::client::warn_unused_keys(
+                &c.config,
+                v6h_tunnel::client::UNUSED_BY_START,
+                |k| k == "local_ipv4_override" && cfg.local_ipv4_override.is_some(),
+            );
+            // `daemonize true`, as AICCU: aiccu.conf's `pidfile` is locked while the tunnel
+            // runs, and the process detaches (logging to syslog) unless systemd runs it.
+            let _pid = if cfg.daemonize {
+                let mut pid = super::pidfile::PidFile::acquire(Path::new(&cfg.pidfile))?;
+                if let Some(var) = under_systemd() {
+                    tracing::info!(
+                        "aiccu.conf daemonize true: started by systemd (${var} is set), so staying in the foreground"
+                    );
+                } else {
+                    let syslog = super::syslog::Syslog::open().context(
+                        "aiccu.conf daemonize true: detached, v6home tunnel logs to syslog \
+                         (or set daemonize false)",
+                    )?;
+                    v6h_ra::daemon::daemonize()?;
+                    syslog.install();
+                    tracing::info!(config = %c.config.display(), "aiccu.conf daemonize true: detached");
+                    pid.rewrite()?;
+                }
+                Some(pid)
+            } else {
+                None
+            };
             v6h_tunnel::client::run_start(&c.config, !c.no_offload).context("tunnel start")
         }
         Verb::Tunnels(c) => {
