@@ -1245,3 +1245,120 @@ fn disk_full_logs_once_a_second_and_keeps_answering() {
         server.log()
     );
 }
+
+/// `v6home dhcp6 --metrics ADDR --status-file F`: after dhclient's SARR, `dhcp6 status --json`
+/// and the Prometheus endpoint show the messages by type, one bound lease, the pool in use
+/// and the journal's fsync histogram.
+#[test]
+fn status_json_and_metrics_show_messages_leases_pools_and_fsyncs() {
+    if !need_root() {
+        return;
+    }
+    let (lab, dir, gw_ll) = lab_and_dir("dsmx");
+    let conf = stateful_conf(&dir, 3600, 7200);
+    let status_file = dir.join("dhcp6.status.json");
+    let leases = dir.join("leases.journal");
+    let server = spawn_server(
+        &lab,
+        Some("info"),
+        &conf,
+        &dir.join("server-duid"),
+        &[
+            "--lease-file",
+            leases.to_str().unwrap(),
+            "--metrics",
+            "[::1]:9643",
+            "--status-file",
+            status_file.to_str().unwrap(),
+        ],
+        &["eth0"],
+    );
+    let s = Setup {
+        lab,
+        dir,
+        server,
+        gw_ll,
+    };
+    let addr = dhclient_bound(&s, "mx", &["-1"], "new_ip6_address");
+    let status = |lab: &Lab| -> serde_json::Value {
+        let out = lab
+            .exec_ok(
+                Node::Gw,
+                &[
+                    BIN,
+                    "dhcp6",
+                    "status",
+                    "--json",
+                    "--status-file",
+                    status_file.to_str().unwrap(),
+                ],
+            )
+            .unwrap();
+        serde_json::from_str(&out).unwrap()
+    };
+    let st = common::wait_for(
+        "the lease in dhcp6 status --json",
+        Duration::from_secs(5),
+        || Some(status(&s.lab)).filter(|st| st["leases_bound"] == 1),
+    );
+    eprintln!("dhcp6 status --json: {st}");
+    assert_eq!(st["running"], true, "{st}");
+    assert_eq!(st["stateful"], true, "{st}");
+    let link = &st["links"][0];
+    assert_eq!(link["name"], "eth0", "{st}");
+    assert!(link["received"]["solicit"].as_u64() >= Some(1), "{st}");
+    assert!(link["received"]["request"].as_u64() >= Some(1), "{st}");
+    assert!(link["sent"]["reply"].as_u64() >= Some(1), "{st}");
+    let na_pool = st["pools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["pool"] == "2001:db8:1234::1000-2001:db8:1234::1fff")
+        .unwrap_or_else(|| panic!("no address pool: {st}"));
+    assert_eq!(na_pool["size"], 4096, "{st}");
+    assert_eq!(na_pool["free"], 4095, "{st}");
+    assert!(st["journal"]["fsyncs"].as_u64() >= Some(1), "{st}");
+    let text = s
+        .lab
+        .exec_ok(
+            Node::Gw,
+            &[
+                BIN,
+                "dhcp6",
+                "status",
+                "--status-file",
+                status_file.to_str().unwrap(),
+            ],
+        )
+        .unwrap();
+    assert!(text.contains("leases 1 bound"), "{text}");
+
+    let metrics = s
+        .lab
+        .exec_ok(
+            Node::Gw,
+            &[
+                "curl",
+                "-sS",
+                "--max-time",
+                "2",
+                "http://[::1]:9643/metrics",
+            ],
+        )
+        .unwrap();
+    for needle in [
+        "v6home_dhcp6_received_total{interface=\"eth0\",type=\"request\"}",
+        "v6home_dhcp6_sent_total{interface=\"eth0\",type=\"reply\"}",
+        "v6home_dhcp6_drops_total{interface=\"eth0\",reason=\"malformed\"} 0",
+        "v6home_dhcp6_leases{state=\"bound\"} 1",
+        "v6home_dhcp6_pool_used{link=\"eth0\",pool=\"2001:db8:1234::1000-2001:db8:1234::1fff\"} 1",
+        "v6home_dhcp6_journal_fsync_seconds_bucket{le=\"+Inf\"}",
+        "v6home_dhcp6_journal_fsync_seconds_count",
+    ] {
+        assert!(metrics.contains(needle), "{needle} missing:\n{metrics}");
+    }
+    eprintln!(
+        "lease {addr}; metrics scraped: {} lines",
+        metrics.lines().count()
+    );
+}

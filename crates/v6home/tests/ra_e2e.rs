@@ -1203,3 +1203,92 @@ fn tunnel_start_daemonizes_and_holds_the_aiccu_pidfile() {
     assert!(held && running, "did not stay in the foreground: {err}");
     assert!(err.contains("staying in the foreground"), "{err}");
 }
+
+/// `v6home ra --metrics ADDR --status-file F`: an RS from host (rdisc6) shows in
+/// `ra status --json` and in the metrics, next to the RAs sent.
+#[test]
+fn ra_status_json_and_metrics_count_ras_and_rss() {
+    let Some(lab) = lab_or_skip("rastat") else {
+        return;
+    };
+    let conf = write_conf(&lab, "radvd.conf", &example_conf());
+    let status_file = lab.run_dir().join("ra.status.json");
+    let child = lab
+        .spawn(
+            Node::Gw,
+            &[
+                V6HOME,
+                "ra",
+                "-n",
+                "-C",
+                conf.to_str().unwrap(),
+                "--metrics",
+                "[::1]:9642",
+                "--status-file",
+                status_file.to_str().unwrap(),
+            ],
+        )
+        .unwrap();
+    child
+        .wait_for_log("now advertising", Duration::from_secs(20))
+        .expect("v6home ra starts advertising");
+    let lines = rdisc6(&lab);
+    assert!(
+        lines.iter().any(|l| l.starts_with("Hop limit")),
+        "{lines:?}"
+    );
+    let status = || -> serde_json::Value {
+        let out = lab
+            .exec_ok(
+                Node::Gw,
+                &[
+                    V6HOME,
+                    "ra",
+                    "status",
+                    "--json",
+                    "--status-file",
+                    status_file.to_str().unwrap(),
+                ],
+            )
+            .unwrap();
+        serde_json::from_str(&out).unwrap()
+    };
+    let st = common::wait_for("the RS in ra status --json", Duration::from_secs(5), || {
+        Some(status()).filter(|st| st["interfaces"][0]["rs_received"].as_u64() >= Some(1))
+    });
+    eprintln!("ra status --json: {st}");
+    assert_eq!(st["running"], true, "{st}");
+    let i = &st["interfaces"][0];
+    assert_eq!(i["name"], "eth0", "{st}");
+    assert_eq!(i["state"], "Running", "{st}");
+    assert!(i["ra_sent_multicast"].as_u64() >= Some(1), "{st}");
+    assert!(
+        i["ra_sent_unicast"].as_u64().unwrap() + i["ra_sent_multicast"].as_u64().unwrap() >= 2,
+        "{st}"
+    );
+    let metrics = lab
+        .exec_ok(
+            Node::Gw,
+            &[
+                "curl",
+                "-sS",
+                "--max-time",
+                "2",
+                "http://[::1]:9642/metrics",
+            ],
+        )
+        .unwrap();
+    for needle in [
+        "v6home_ra_sent_total{interface=\"eth0\",kind=\"multicast\"}",
+        "v6home_rs_received_total{interface=\"eth0\"} ",
+        "v6home_rs_rate_limited_total{interface=\"eth0\"} 0",
+        "v6home_ra_advertising{interface=\"eth0\"} 1",
+    ] {
+        assert!(metrics.contains(needle), "{needle} missing:\n{metrics}");
+    }
+    assert!(
+        !metrics.contains("v6home_rs_received_total{interface=\"eth0\"} 0"),
+        "{metrics}"
+    );
+    drop(child);
+}
