@@ -54,13 +54,18 @@ pub fn restore(root: &Path, value: &str) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Writes the persistent drop-in under `root` and returns its path.
+/// Writes the persistent drop-in under `root` and returns its path. An error names the file
+/// (e.g. `writing /etc/sysctl.d/60-v6home-forwarding.conf: Read-only file system (os error
+/// 30)` under a unit whose ReadWritePaths= leaves /etc/sysctl.d out).
 pub fn persist(root: &Path) -> std::io::Result<PathBuf> {
     let path = root.join(DROP_IN);
+    let named = |e: std::io::Error| {
+        std::io::Error::new(e.kind(), format!("writing {}: {e}", path.display()))
+    };
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
+        std::fs::create_dir_all(dir).map_err(named)?;
     }
-    std::fs::write(&path, drop_in_text())?;
+    std::fs::write(&path, drop_in_text()).map_err(named)?;
     Ok(path)
 }
 
@@ -84,5 +89,19 @@ mod tests {
         let text = std::fs::read_to_string(p).unwrap();
         assert!(text.ends_with("net.ipv6.conf.all.forwarding = 1\n"));
         assert!(!text.contains("accept_dad"));
+    }
+
+    #[test]
+    fn a_failed_persist_names_the_file() {
+        let root = tempfile::tempdir().unwrap();
+        // etc/sysctl.d is a file: the directory cannot be made.
+        std::fs::create_dir_all(root.path().join("etc")).unwrap();
+        std::fs::write(root.path().join("etc/sysctl.d"), "").unwrap();
+        let e = persist(root.path()).unwrap_err().to_string();
+        let want = root.path().join(DROP_IN);
+        assert!(
+            e.starts_with(&format!("writing {}: ", want.display())),
+            "{e}"
+        );
     }
 }

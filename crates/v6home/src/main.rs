@@ -21,7 +21,8 @@ struct Cli {
     #[arg(long, global = true, value_enum, default_value_t = cmd::LogFormat::Human)]
     log_format: cmd::LogFormat,
     /// Log filter (tracing env-filter syntax), e.g. `debug` or `v6h_tunnel=trace`.
-    #[arg(long, global = true, default_value = "info", env = "V6HOME_LOG")]
+    #[arg(long, global = true, default_value = "info", env = "V6HOME_LOG",
+          value_parser = cmd::parse_log_filter)]
     log_level: String,
     #[command(subcommand)]
     command: Command,
@@ -46,6 +47,9 @@ enum Command {
     Broker(cmd::broker::Args),
     /// AICCU-compatible tunnel client: `start`, `tunnels`, `test`.
     Tunnel(cmd::tunnel::Args),
+    /// Write the man pages and shell completions (for packaging).
+    #[command(hide = true)]
+    Generate(cmd::generate::Args),
 }
 
 fn main() {
@@ -96,5 +100,6 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Ra(args) => cmd::ra::run(args),
         Command::Broker(args) => cmd::broker::run(args),
         Command::Tunnel(args) => cmd::tunnel::run(args),
+        Command::Generate(args) => cmd::generate::run(args),
     }
 }

@@ -612,7 +612,10 @@ impl Config {
         let not_served = |w: &mut Vec<Warning>, what: String| {
             w.push(Warning {
                 loc: None,
-                msg: format!("{what}: accepted, but not served yet (stateful DHCPv6 comes later)"),
+                msg: format!(
+                    "{what}: accepted, but not served yet: v6home does not do delayed authentication, \
+                     so clients get no authentication option"
+                ),
             })
         };
         let mut seen = Vec::new();

@@ -19,9 +19,13 @@ const DHCP6S_CONF: &str = include_str!("../../../../examples/lab/dhcp6s.conf");
 /// The lab's gateway.toml, pointing at the three files above.
 const GATEWAY_TOML: &str = include_str!("../../../../examples/lab/gateway.toml");
 
+/// The width of the step column: the longest title, plus room. A longer title still gets a
+/// space before its verdict (and a test keeps every title within it).
+const TITLE_WIDTH: usize = 60;
+
 /// Prints a step, runs it, prints the verdict with the time it took.
 fn step<T>(title: &str, check: impl FnOnce() -> anyhow::Result<(T, String)>) -> anyhow::Result<T> {
-    print!("  {title:<56}");
+    print!("  {title:<TITLE_WIDTH$} ");
     let _ = std::io::stdout().flush();
     let started = Instant::now();
     match check() {
@@ -429,4 +433,32 @@ fn scenario(lab: &Lab, daemons: &mut Daemons, started: Instant) -> anyhow::Resul
         started.elapsed().as_millis()
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::TITLE_WIDTH;
+
+    /// Every step title fits its column (a title one character too long printed
+    /// "through the tunnelok").
+    #[test]
+    fn step_titles_fit_the_column() {
+        let whole = include_str!("demo.rs");
+        // The steps, not this test.
+        let source = &whole[..whole.rfind("#[cfg(test)]").unwrap()];
+        let mut titles = Vec::new();
+        for (i, _) in source.match_indices("step(") {
+            let rest = source[i + 5..].trim_start();
+            if let Some(body) = rest.strip_prefix('"') {
+                titles.push(&body[..body.find('"').unwrap()]);
+            }
+        }
+        assert!(titles.len() >= 12, "{titles:?}");
+        for t in titles {
+            assert!(
+                t.chars().count() <= TITLE_WIDTH,
+                "{t:?} is wider than {TITLE_WIDTH}"
+            );
+        }
+    }
 }
