@@ -79,3 +79,40 @@ fn units_run_the_packaged_binary_on_packaged_paths() {
     );
     assert!(gw.contains("Type=notify"));
 }
+
+/// Every ExecStart=/ExecStartPre= command line of the units is one the binary accepts:
+/// clap checks each flag and value before it reaches the `--help` appended at the end.
+#[test]
+fn unit_command_lines_parse() {
+    for unit in [
+        "v6home-gateway.service",
+        "v6home-broker.service",
+        "v6home-ra@.service",
+        "v6home-dhcp6@.service",
+    ] {
+        let text = std::fs::read_to_string(dist(&format!("systemd/{unit}"))).unwrap();
+        for line in text.lines() {
+            let Some(cmd) = line
+                .strip_prefix("ExecStart=")
+                .or_else(|| line.strip_prefix("ExecStartPre="))
+            else {
+                continue;
+            };
+            let args: Vec<String> = cmd
+                .split_whitespace()
+                .skip(1)
+                .map(|a| a.replace("%i", "eth0"))
+                .collect();
+            let out = std::process::Command::new(env!("CARGO_BIN_EXE_v6home"))
+                .args(&args)
+                .arg("--help")
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{unit}: {cmd}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+}
