@@ -981,6 +981,81 @@ mod tests {
         );
     }
 
+    /// Applies a unified diff made by [`unified_diff`] to `old` (test helper: proves the hunks'
+    /// line numbers and contents).
+    fn apply_diff(old: &str, diff: &str) -> String {
+        let a: Vec<&str> = old.lines().collect();
+        let mut out: Vec<String> = Vec::new();
+        let mut next = 0usize;
+        for line in diff.lines().skip(2) {
+            if let Some(h) = line.strip_prefix("@@ -") {
+                let start: usize = h.split([',', ' ']).next().unwrap().parse().unwrap();
+                let len: usize = h.split([',', ' ']).nth(1).unwrap().parse().unwrap();
+                let from = if len == 0 { start } else { start - 1 };
+                out.extend(a[next..from].iter().map(|l| l.to_string()));
+                next = from;
+            } else if let Some(l) = line.strip_prefix('+') {
+                out.push(l.to_string());
+            } else if line.starts_with('-') {
+                next += 1;
+            } else if let Some(l) = line.strip_prefix(' ') {
+                assert_eq!(a[next], l);
+                out.push(l.to_string());
+                next += 1;
+            }
+        }
+        out.extend(a[next..].iter().map(|l| l.to_string()));
+        out.iter().map(|l| format!("{l}\n")).collect()
+    }
+
+    proptest::proptest! {
+        /// Any text: no panic; only `privext` lines change, and doing it again changes nothing.
+        #[test]
+        fn ifupdown_privext_is_total_and_idempotent(
+            lines in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::strategy::Just("iface eth0 inet6 auto".to_string()),
+                    proptest::strategy::Just("iface eth0 inet dhcp".to_string()),
+                    proptest::strategy::Just("  privext 0".to_string()),
+                    proptest::strategy::Just("privext".to_string()),
+                    proptest::strategy::Just("auto eth0".to_string()),
+                    "[ -~\t]{0,20}",
+                ],
+                0..20,
+            ),
+            value in 0i32..3,
+        ) {
+            let text = lines.join("\n");
+            let (new, changes) = ifupdown_privext(&text, value);
+            proptest::prop_assert_eq!(new.lines().count(), text.lines().count());
+            for (o, n) in text.lines().zip(new.lines()) {
+                if o != n {
+                    proptest::prop_assert_eq!(o.split_whitespace().next(), Some("privext"));
+                }
+            }
+            proptest::prop_assert_eq!(changes.len(), text.lines().zip(new.lines()).filter(|(o, n)| o != n).count());
+            let (again, none) = ifupdown_privext(&new, value);
+            proptest::prop_assert_eq!(again, new);
+            proptest::prop_assert!(none.is_empty());
+        }
+
+        /// Applying the diff to the old text gives the new text.
+        #[test]
+        fn unified_diff_applies(
+            old in proptest::collection::vec("[a-d]", 0..25),
+            new in proptest::collection::vec("[a-d]", 0..25),
+        ) {
+            let old: String = old.iter().map(|l| format!("{l}\n")).collect();
+            let new: String = new.iter().map(|l| format!("{l}\n")).collect();
+            let d = unified_diff("f", Some(&old), &new);
+            if old == new {
+                proptest::prop_assert!(d.is_empty());
+            } else {
+                proptest::prop_assert_eq!(apply_diff(&old, &d), new);
+            }
+        }
+    }
+
     #[test]
     fn unified_diff_shows_hunks_with_context() {
         // Changes 6 lines apart share one hunk (as GNU diff -u).
