@@ -780,6 +780,10 @@ async fn serve_inner(
                             (Some(_), None) => warn!("SIGHUP: [dhcp6] was turned off; restart the gateway to stop the DHCPv6 server (it keeps serving)"),
                             (None, None) => {}
                         }
+                        // What a reload cannot apply is worth a warning of its own.
+                        for n in &plan.notes {
+                            warn!("SIGHUP: {n}");
+                        }
                         let note = if plan.notes.is_empty() { "applied".to_string() } else { format!("applied; {}", plan.notes.join("; ")) };
                         info!(took_ms = t0.elapsed().as_millis() as u64, "SIGHUP: {}: {note}", args.config.display());
                         s.reloads += 1;
@@ -852,7 +856,7 @@ struct ReloadPlan {
     ra: PathBuf,
     /// The DHCPv6 configuration file to load (`None`: DHCPv6 is off in the new file).
     dhcp6: Option<PathBuf>,
-    /// Changes that need a restart and were not applied.
+    /// Changes that need a restart and were not applied (each logged at WARN).
     notes: Vec<String>,
 }
 
@@ -888,7 +892,7 @@ fn reload(
     }
     if new.forwarding.persist && !running.config.forwarding.persist && !args.persist {
         let p = v6h_gateway::forwarding::persist(Path::new("/"))?;
-        notes.push(format!("forwarding persisted in {}", p.display()));
+        info!(path = %p.display(), "SIGHUP: forwarding persisted");
     }
     let ra = materialise(&new.ra_source(), state_dir, "radvd.conf")?;
     let dhcp6 = match new.dhcp6_source() {
@@ -949,4 +953,99 @@ fn spawn_prober(
             std::thread::sleep(every.saturating_sub(t0.elapsed()));
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        gateway: Args,
+    }
+
+    const TOML: &str = r#"[tunnel]
+server = "198.51.100.1"
+username = "lab"
+password = "labpass"
+tunnel_id = "T1"
+[lan]
+interface = "lo"
+prefix = "2001:db8:1234::/64"
+[ra]
+rdnss = ["2001:db8:ffff::53"]
+max_interval = 4
+"#;
+
+    /// A reload checks everything, writes the inline RA text, and says what it cannot apply
+    /// ([tunnel], [lan]); a broken gateway.toml changes nothing and names file:line:col.
+    #[test]
+    fn reload_applies_inline_changes_and_names_what_needs_a_restart() {
+        let dir = std::env::temp_dir().join(format!("v6h-gw-reload-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("gateway.toml");
+        std::fs::write(&path, TOML).unwrap();
+        let args = Cli::parse_from([
+            "x",
+            "--config",
+            path.to_str().unwrap(),
+            "--state-dir",
+            dir.to_str().unwrap(),
+        ])
+        .gateway;
+        let config = GatewayConfig::load(&path).unwrap();
+        let aiccu = preflight(&config).unwrap();
+        let mut running = RunningConfig { config, aiccu };
+
+        // The RDNSS changes: applied, nothing to note.
+        std::fs::write(&path, TOML.replace("ffff::53", "ffff::54")).unwrap();
+        let plan = reload(&args, &dir, &mut running, &[]).unwrap();
+        assert!(plan.notes.is_empty(), "{:?}", plan.notes);
+        let ra = std::fs::read_to_string(&plan.ra).unwrap();
+        assert!(ra.contains("RDNSS 2001:db8:ffff::54"), "{ra}");
+        assert!(plan.dhcp6.is_some());
+
+        // A new tunnel password and another LAN prefix: noted, the old LAN kept.
+        std::fs::write(
+            &path,
+            TOML.replace("labpass", "other")
+                .replace("1234::/64", "1235::/64"),
+        )
+        .unwrap();
+        let plan = reload(&args, &dir, &mut running, &[]).unwrap();
+        assert_eq!(plan.notes.len(), 2, "{:?}", plan.notes);
+        assert!(
+            plan.notes[0].starts_with("[lan] changed"),
+            "{:?}",
+            plan.notes
+        );
+        assert!(
+            plan.notes[1].starts_with("[tunnel] settings changed"),
+            "{:?}",
+            plan.notes
+        );
+        assert_eq!(
+            running.config.lan.prefix.as_deref(),
+            Some("2001:db8:1234::/64")
+        );
+        let ra = std::fs::read_to_string(&plan.ra).unwrap();
+        assert!(ra.contains("prefix 2001:db8:1234::/64"), "{ra}");
+
+        // Broken: an error with the position; the generated file is left as it was.
+        std::fs::write(
+            &path,
+            TOML.replace("max_interval = 4", "max_interval = \"four\""),
+        )
+        .unwrap();
+        let e = reload(&args, &dir, &mut running, &[]).unwrap_err();
+        let text = super::super::anyhow_text(&e);
+        assert!(
+            text.starts_with(&format!("{}:11:", path.display())),
+            "{text}"
+        );
+        assert_eq!(std::fs::read_to_string(&plan.ra).unwrap(), ra);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
