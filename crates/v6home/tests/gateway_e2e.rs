@@ -170,6 +170,27 @@ fn gateway_brings_up_the_home_and_follows_the_tunnel() {
     // Stateless DHCPv6 from the same process.
     let (_, report) = check(lab, "http://www.v6home.test/");
     assert_eq!(report["ok"], true, "{report}");
+    // `check --json` carries numbers beside the prose.
+    let values = |id: &str| {
+        report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == id)
+            .map(|c| c["values"].clone())
+            .unwrap_or_else(|| panic!("no {id} check: {report}"))
+    };
+    assert_eq!(values("ra")["router_lifetime_s"], 90, "{report}");
+    assert_eq!(values("ra")["rdnss"][0], "2001:db8:ffff::53", "{report}");
+    assert_eq!(values("pmtu")["mtu"], 1280, "{report}");
+    assert!(values("ping")["rtt_ms"].as_f64().unwrap() > 0.0, "{report}");
+    assert_eq!(values("http-name")["status"], 200, "{report}");
+    assert!(
+        values("address")["addresses"]
+            .as_array()
+            .is_some_and(|a| !a.is_empty()),
+        "{report}"
+    );
 
     // Status and metrics.
     let status = lab
