@@ -10,7 +10,9 @@ use std::net::{IpAddr, Ipv6Addr};
 use futures::TryStreamExt;
 use netlink_packet_route::address::{AddressAttribute, AddressFlags};
 use netlink_packet_route::link::LinkAttribute;
-use netlink_packet_route::route::{RouteAttribute, RouteMetric};
+use netlink_packet_route::route::{
+    RouteAddress, RouteAttribute, RouteHeader, RouteMetric, RouteProtocol,
+};
 use rtnetlink::{Handle, LinkUnspec, RouteMessageBuilder};
 
 /// Errors of the netlink helpers.
@@ -268,6 +270,87 @@ impl Netlink {
             .execute()
             .await
             .map_err(|e| classify(format!("add route {}/{}", r.dst, r.prefix_len), name, e))
+    }
+
+    /// Deletes IPv6 address `addr/prefix_len` from interface `name` (no error when absent).
+    pub async fn del_addr6(
+        &self,
+        name: &str,
+        addr: Ipv6Addr,
+        prefix_len: u8,
+    ) -> Result<(), NetlinkError> {
+        let index = self.link_index(name).await?;
+        let mut stream = self
+            .handle
+            .address()
+            .get()
+            .set_link_index_filter(index)
+            .execute();
+        let mut found = Vec::new();
+        while let Some(msg) = stream
+            .try_next()
+            .await
+            .map_err(|e| classify("list addresses".into(), name, e))?
+        {
+            let matches = msg.header.prefix_len == prefix_len
+                && msg
+                    .attributes
+                    .iter()
+                    .any(|a| matches!(a, AddressAttribute::Address(IpAddr::V6(x)) if *x == addr));
+            if matches {
+                found.push(msg);
+            }
+        }
+        for msg in found {
+            self.handle
+                .address()
+                .del(msg)
+                .execute()
+                .await
+                .map_err(|e| classify(format!("del address {addr}/{prefix_len}"), name, e))?;
+        }
+        Ok(())
+    }
+
+    /// Lists the static IPv6 routes (protocol `static`, main table) out of interface `name`:
+    /// the routes [`Netlink::add_route6`] installs, not the kernel's own.
+    pub async fn static_routes6(&self, name: &str) -> Result<Vec<Route6>, NetlinkError> {
+        let index = self.link_index(name).await?;
+        let mut stream = self
+            .handle
+            .route()
+            .get(RouteMessageBuilder::<Ipv6Addr>::new().build())
+            .execute();
+        let mut out = Vec::new();
+        while let Some(msg) = stream
+            .try_next()
+            .await
+            .map_err(|e| classify("list routes".into(), name, e))?
+        {
+            if msg.header.table != RouteHeader::RT_TABLE_MAIN
+                || msg.header.protocol != RouteProtocol::Static
+                || !msg.attributes.contains(&RouteAttribute::Oif(index))
+            {
+                continue;
+            }
+            let mut r = Route6::prefix(Ipv6Addr::UNSPECIFIED, msg.header.destination_prefix_length);
+            for a in &msg.attributes {
+                match a {
+                    RouteAttribute::Destination(RouteAddress::Inet6(d)) => r.dst = *d,
+                    RouteAttribute::Gateway(RouteAddress::Inet6(g)) => r.via = Some(*g),
+                    RouteAttribute::Metrics(ms) => {
+                        for m in ms {
+                            if let RouteMetric::Mtu(v) = m {
+                                r.mtu = Some(*v);
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            out.push(r);
+        }
+        Ok(out)
     }
 
     /// Deletes an IPv6 route out of interface `name`.

@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr, SocketAddrV4};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -28,10 +28,10 @@ use v6h_net::loggate::LogGate;
 use v6h_net::netlink::{Netlink, Route6, ignore_exists};
 
 use crate::batch::{BATCH, GroReceiver, Segment, UdpBatch};
+use crate::pop::reconcile::{self, Change, Installed, TunRoute};
 use crate::pop::{InAction, OutAction, PopDrop, PopStatus, PopTable, TicCounters};
-use crate::registry::{
-    BrokerConfig, Registry, RegistryData, RegistryError, TicSettings, TomlRegistry,
-};
+use crate::registry::{BrokerConfig, RegistryData, RegistryError, TicSettings};
+use crate::store::{Store, StoreError};
 use crate::tundev::{self, Buffers, HEADROOM, unix_now};
 
 /// Errors that stop the broker.
@@ -52,6 +52,9 @@ pub enum BrokerError {
     /// Netlink set-up failed.
     #[error(transparent)]
     Netlink(#[from] v6h_net::netlink::NetlinkError),
+    /// The registry database failed or holds invalid data.
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
 fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> BrokerError {
@@ -143,14 +146,14 @@ pub fn format_status(s: &PopStatus) -> String {
 /// Adapter from the registry to tcore's TIC [`Directory`].
 #[derive(Debug, Clone)]
 pub struct RegistryDirectory {
-    data: RegistryData,
+    data: Arc<RegistryData>,
     pop_id: String,
     ipv4_pop: std::net::Ipv4Addr,
 }
 
 impl RegistryDirectory {
     /// Serves `data` as PoP `pop_id` reachable at `ipv4_pop`.
-    pub fn new(data: RegistryData, pop_id: String, ipv4_pop: std::net::Ipv4Addr) -> Self {
+    pub fn new(data: Arc<RegistryData>, pop_id: String, ipv4_pop: std::net::Ipv4Addr) -> Self {
         RegistryDirectory {
             data,
             pop_id,
@@ -270,41 +273,18 @@ fn ayiya_socket(addr: SocketAddr) -> Result<Socket, BrokerError> {
     Ok(s)
 }
 
+/// The registry snapshot the TIC server answers from; replaced whole on every reload.
+pub type SharedRegistry = Arc<Mutex<Arc<RegistryData>>>;
+
+/// How often the daemon checks the registry's change counter.
+pub const REGISTRY_POLL: Duration = Duration::from_millis(250);
+
 /// Runs the broker until SIGTERM or SIGINT.
 pub fn run(opts: BrokerOptions) -> Result<(), BrokerError> {
     let cfg = BrokerConfig::load(&opts.config)?;
-    let registry = cfg.registry(&opts.config);
-    let data = registry.load()?;
-    info!(
-        tunnels = data.tunnels.len(),
-        users = data.users.len(),
-        "broker {} starting",
-        cfg.server_name
-    );
+    cfg.check_no_tables(&opts.config)?;
     std::fs::create_dir_all(&cfg.run_dir)
         .map_err(io(format!("create {}", cfg.run_dir.display())))?;
-
-    let tun_mtu = data
-        .tunnels
-        .iter()
-        .map(|t| t.mtu)
-        .max()
-        .unwrap_or(1280)
-        .max(1280);
-    let tun = Arc::new(
-        tundev::open_tun(
-            &cfg.tun_name,
-            crate::registry::MTU_MAX.max(tun_mtu),
-            opts.offload,
-        )
-        .map_err(io(format!("create TUN {}", cfg.tun_name)))?,
-    );
-    let sock = Arc::new(ayiya_socket(cfg.ayiya_listen)?);
-    let table = Arc::new(Mutex::new(PopTable::new(
-        &data.tunnels,
-        cfg.liveness_timeout,
-        None,
-    )));
 
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
@@ -312,7 +292,39 @@ pub fn run(opts: BrokerOptions) -> Result<(), BrokerError> {
         .build()
         .map_err(io("tokio runtime"))?;
 
-    rt.block_on(setup_routes(&cfg, &data))?;
+    let (store, version, data) = rt.block_on(async {
+        let store = Store::open(&cfg.database_url()).await?;
+        store
+            .register_pop(&cfg.server_name, cfg.ipv4_pop, cfg.tunnel_prefix)
+            .await?;
+        let (version, data) = store.load_pop(&cfg.server_name).await?;
+        Ok::<_, StoreError>((store, version, data))
+    })?;
+    info!(
+        tunnels = data.tunnels.len(),
+        users = data.users.len(),
+        "broker {} starting (registry {})",
+        cfg.server_name,
+        store.url()
+    );
+
+    let tun = Arc::new(
+        tundev::open_tun(&cfg.tun_name, crate::registry::MTU_MAX, opts.offload)
+            .map_err(io(format!("create TUN {}", cfg.tun_name)))?,
+    );
+    let sock = Arc::new(ayiya_socket(cfg.ayiya_listen)?);
+    let table = Arc::new(Mutex::new(PopTable::new(
+        &reconcile::served(&data.tunnels),
+        cfg.liveness_timeout,
+        None,
+    )));
+
+    rt.block_on(async {
+        let nl = Netlink::new()?;
+        nl.set_link_up(&cfg.tun_name, true).await?;
+        reconcile_routes(&nl, &cfg, &data).await
+    })?;
+    let registry: SharedRegistry = Arc::new(Mutex::new(Arc::new(data)));
 
     let stop = Arc::new(AtomicBool::new(false));
     {
@@ -335,6 +347,8 @@ pub fn run(opts: BrokerOptions) -> Result<(), BrokerError> {
         let listener = tokio::net::TcpListener::bind(cfg.tic_listen)
             .await
             .map_err(io(format!("bind TIC {}", cfg.tic_listen)))?;
+        let hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+            .map_err(io("SIGHUP handler"))?;
         info!(
             "TIC on {}, AYIYA on {}, TUN {}",
             cfg.tic_listen, cfg.ayiya_listen, cfg.tun_name
@@ -344,13 +358,20 @@ pub fn run(opts: BrokerOptions) -> Result<(), BrokerError> {
             cfg.clone(),
             registry.clone(),
             tic_shared.clone(),
-            table.clone(),
         ));
         let timer = tokio::spawn(timer_task(
             cfg.clone(),
             table.clone(),
             tic_shared.clone(),
             stop.clone(),
+        ));
+        let reloader = tokio::spawn(reload_task(
+            cfg.clone(),
+            store.clone(),
+            version,
+            registry.clone(),
+            table.clone(),
+            hup,
         ));
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
             .map_err(io("SIGTERM handler"))?;
@@ -361,30 +382,129 @@ pub fn run(opts: BrokerOptions) -> Result<(), BrokerError> {
         stop.store(true, Ordering::Relaxed);
         tic.abort();
         timer.abort();
+        reloader.abort();
         let mut status = lock(&table).status(unix_now());
         status.tic = tic_shared.counters();
         write_status(&cfg, &status);
+        store.close().await;
         Ok::<(), BrokerError>(())
     });
     rt.shutdown_timeout(Duration::from_millis(200));
     result
 }
 
-async fn setup_routes(cfg: &BrokerConfig, data: &RegistryData) -> Result<(), BrokerError> {
-    let nl = Netlink::new()?;
+/// Reads the addresses and static routes on the TUN device, and applies
+/// [`reconcile::plan`]'s changes so they match `data` exactly: leftovers (from a crash, a
+/// deleted or a disabled tunnel) go, missing ones are added. Returns the changes applied.
+async fn reconcile_routes(
+    nl: &Netlink,
+    cfg: &BrokerConfig,
+    data: &RegistryData,
+) -> Result<Vec<Change>, BrokerError> {
     let dev = cfg.tun_name.as_str();
-    nl.set_link_up(dev, true).await?;
-    for t in &data.tunnels {
-        ignore_exists(nl.add_addr6(dev, t.pop_addr(), 128, true).await)?;
-        for p in std::iter::once(t.prefix).chain(t.subnets.iter().copied()) {
-            let r = Route6 {
-                mtu: Some(u32::from(t.mtu)),
-                ..Route6::prefix(p.addr(), p.len())
-            };
-            ignore_exists(nl.add_route6(dev, r).await)?;
+    let installed = Installed {
+        addrs: nl
+            .addrs6(Some(dev))
+            .await?
+            .into_iter()
+            .filter(|a| a.prefix_len == 128)
+            .map(|a| a.addr)
+            .collect(),
+        routes: nl
+            .static_routes6(dev)
+            .await?
+            .into_iter()
+            .filter(|r| r.via.is_none())
+            .filter_map(|r| {
+                crate::prefix::Prefix6::new(r.dst, r.prefix_len)
+                    .ok()
+                    .map(|prefix| TunRoute { prefix, mtu: r.mtu })
+            })
+            .collect(),
+    };
+    let changes = reconcile::plan(&installed, &data.tunnels);
+    for c in &changes {
+        let route = |r: &TunRoute| Route6 {
+            mtu: r.mtu,
+            ..Route6::prefix(r.prefix.addr(), r.prefix.len())
+        };
+        match c {
+            Change::DelRoute(r) => nl.del_route6(dev, route(r)).await?,
+            Change::DelAddr(a) => nl.del_addr6(dev, *a, 128).await?,
+            Change::AddAddr(a) => ignore_exists(nl.add_addr6(dev, *a, 128, true).await)?,
+            Change::AddRoute(r) => ignore_exists(nl.add_route6(dev, route(r)).await)?,
         }
     }
-    Ok(())
+    Ok(changes)
+}
+
+/// Polls the registry's change counter every [`REGISTRY_POLL`] (and reloads at once on
+/// SIGHUP). A new registry replaces the TIC snapshot and the PoP table, and the routes are
+/// reconciled; a registry that fails to load or validate is logged and the running one kept.
+async fn reload_task(
+    cfg: BrokerConfig,
+    store: Store,
+    mut version: i64,
+    registry: SharedRegistry,
+    table: Arc<Mutex<PopTable>>,
+    mut hup: tokio::signal::unix::Signal,
+) {
+    let nl = match Netlink::new() {
+        Ok(nl) => nl,
+        Err(e) => {
+            warn!("registry reload disabled: {e}");
+            return;
+        }
+    };
+    let mut tick = tokio::time::interval(REGISTRY_POLL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut gate = LogGate::per_second();
+    loop {
+        let forced = tokio::select! {
+            _ = tick.tick() => false,
+            _ = hup.recv() => true,
+        };
+        if forced {
+            info!("SIGHUP: reloading the registry");
+        } else {
+            match store.version().await {
+                Ok(v) if v == version => continue,
+                Ok(_) => {}
+                Err(e) => {
+                    gated_log!(gate, Instant::now(), warn, "registry poll failed: {e}");
+                    continue;
+                }
+            }
+        }
+        let t0 = Instant::now();
+        let (v, data) = match store.load_pop(&cfg.server_name).await {
+            Ok(x) => x,
+            Err(e) => {
+                gated_log!(
+                    gate,
+                    Instant::now(),
+                    warn,
+                    "registry reload failed, keeping the running registry: {e}"
+                );
+                continue;
+            }
+        };
+        version = v;
+        let served = reconcile::served(&data.tunnels);
+        lock(&table).reload(&served);
+        *registry.lock().unwrap_or_else(|p| p.into_inner()) = Arc::new(data.clone());
+        match reconcile_routes(&nl, &cfg, &data).await {
+            Ok(changes) => info!(
+                version,
+                tunnels = data.tunnels.len(),
+                served = served.len(),
+                route_changes = changes.len(),
+                "registry reloaded in {:?}",
+                t0.elapsed()
+            ),
+            Err(e) => warn!("routes for the new registry: {e}"),
+        }
+    }
 }
 
 fn write_status(cfg: &BrokerConfig, s: &PopStatus) {
@@ -564,13 +684,11 @@ fn canonical(ip: IpAddr) -> IpAddr {
 async fn tic_server(
     listener: tokio::net::TcpListener,
     cfg: BrokerConfig,
-    registry: TomlRegistry,
+    registry: SharedRegistry,
     shared: Arc<TicShared>,
-    table: Arc<Mutex<PopTable>>,
 ) {
     let settings = shared.settings;
     let mut refuse_gate = LogGate::per_second();
-    let mut reload_gate = LogGate::per_second();
     loop {
         let (conn, peer) = match listener.accept().await {
             Ok(x) => x,
@@ -593,36 +711,8 @@ async fn tic_server(
             shared: shared.clone(),
             id,
         };
-        // Reload the registry per connection so `broker tunnel add` needs no restart.
-        let data = match registry.load() {
-            Ok(d) => {
-                let changed = {
-                    let mut t = lock(&table);
-                    let changed = t.len() != d.tunnels.len()
-                        || (0..t.len()).any(|i| t.tunnel(i) != d.tunnels.get(i));
-                    if changed {
-                        t.reload(&d.tunnels);
-                    }
-                    changed
-                };
-                if changed {
-                    info!("registry changed: {} tunnel(s)", d.tunnels.len());
-                    if let Err(e) = setup_routes(&cfg, &d).await {
-                        warn!("routes for the new registry: {e}");
-                    }
-                }
-                d
-            }
-            Err(e) => {
-                gated_log!(
-                    reload_gate,
-                    Instant::now(),
-                    warn,
-                    "registry reload failed, closing TIC connection: {e}"
-                );
-                continue;
-            }
-        };
+        // The snapshot the reload task keeps current: no file or database read here.
+        let data = registry.lock().unwrap_or_else(|p| p.into_inner()).clone();
         let dir = RegistryDirectory::new(data, cfg.server_name.clone(), cfg.ipv4_pop);
         let sc = SessionConfig {
             server_name: cfg.server_name.clone(),
@@ -854,31 +944,6 @@ fn tun_rx(sock: &Socket, tun: &tun_rs::SyncDevice, table: &Mutex<PopTable>) {
     }
 }
 
-/// `v6home broker tunnel add`: allocates a tunnel and returns a ready aiccu.conf.
-pub fn add_tunnel(
-    config: &Path,
-    user: &str,
-    subnets: Vec<crate::prefix::Prefix6>,
-) -> Result<(crate::registry::Tunnel, String), BrokerError> {
-    let cfg = BrokerConfig::load(config)?;
-    let reg = cfg.registry(config);
-    let req = crate::registry::NewTunnel {
-        owner: user.to_string(),
-        subnets,
-        from: cfg.tunnel_prefix,
-        mtu: cfg.default_mtu,
-        heartbeat: cfg.default_heartbeat,
-        password: None,
-    };
-    let t = reg.add_tunnel(&req)?;
-    let data = reg.load()?;
-    let u = data
-        .user(user)
-        .ok_or_else(|| RegistryError::Invalid(format!("unknown user {user:?}")))?;
-    let conf = crate::registry::render_aiccu_conf(u, &t, &cfg.tic_server_name());
-    Ok((t, conf))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -903,7 +968,11 @@ mod tests {
             name: None,
         };
         let data = validate(&users, &[t]).unwrap();
-        RegistryDirectory::new(data, "pop01".into(), "198.51.100.1".parse().unwrap())
+        RegistryDirectory::new(
+            Arc::new(data),
+            "pop01".into(),
+            "198.51.100.1".parse().unwrap(),
+        )
     }
 
     /// Runs tcore's client `Login` against tcore's server `Session` over our directory,
@@ -991,12 +1060,13 @@ mod tests {
         )
         .unwrap();
         let cfg = BrokerConfig::load(&path).unwrap();
-        let registry = cfg.registry(&path);
-        let table = Arc::new(Mutex::new(PopTable::new(&[], 120, None)));
+        let data = crate::registry::parse_registry(&std::fs::read_to_string(&path).unwrap(), &path)
+            .unwrap();
+        let registry: SharedRegistry = Arc::new(Mutex::new(Arc::new(data)));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let shared = Arc::new(TicShared::new(settings));
-        let server = tokio::spawn(tic_server(listener, cfg, registry, shared.clone(), table));
+        let server = tokio::spawn(tic_server(listener, cfg, registry, shared.clone()));
         (addr, shared, server, path)
     }
 

@@ -2,7 +2,8 @@
 //! tunnel table.
 //!
 //! * [`prefix`]: IPv6 prefixes.
-//! * [`registry`]: `broker.toml`, users and tunnels behind the [`registry::Registry`] trait.
+//! * [`registry`]: `broker.toml`, the user and tunnel types and their validation rules.
+//! * [`store`]: the registry in SQLite or PostgreSQL (sqlx), with import from old TOML tables.
 //! * [`icmp6`]: ICMPv6 error packets (Destination Unreachable, Packet Too Big), pure functions.
 //! * [`pop`]: the sans-IO PoP core: tunnel table, liveness, routing, anti-spoofing, counters.
 
@@ -15,6 +16,7 @@ pub mod icmp6;
 pub mod pop;
 pub mod prefix;
 pub mod registry;
+pub mod store;
 pub mod tundev;
 
 /// The sans-IO protocol crate this one builds on (re-exported for tools and tests).

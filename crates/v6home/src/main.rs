@@ -43,7 +43,7 @@ enum Command {
     Privacy(cmd::privacy::Args),
     /// Router advertisements (radvd replacement): `-C radvd.conf`, `-c`, `dump IF`, `convert FILE`.
     Ra(cmd::ra::Args),
-    /// Tunnel broker (TIC server + AYIYA PoP): run, `status`, `tunnel add`.
+    /// Tunnel broker (TIC server + AYIYA PoP): run, `status`, `user`/`tunnel` management, `import`.
     Broker(cmd::broker::Args),
     /// AICCU-compatible tunnel client: `start`, `tunnels`, `test`.
     Tunnel(cmd::tunnel::Args),

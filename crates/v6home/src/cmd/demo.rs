@@ -10,6 +10,8 @@ use v6h_lab::{Lab, LabChild, Node, addr};
 
 /// The lab's tunnel broker registry (pop).
 const BROKER_TOML: &str = include_str!("../../../../examples/lab/broker.toml");
+/// The lab's registry (user `lab`, tunnel T1), imported into the broker's database.
+const REGISTRY_TOML: &str = include_str!("../../../../examples/lab/registry.toml");
 /// The lab's AICCU configuration (gw).
 const AICCU_CONF: &str = include_str!("../../../../examples/lab/aiccu.conf");
 /// The lab's radvd.conf (gw's LAN port).
@@ -145,17 +147,32 @@ fn scenario(lab: &Lab, daemons: &mut Daemons, started: Instant) -> anyhow::Resul
 
     println!("\nThe tunnel");
     // Per-lab state paths, so that labs can run side by side.
-    let broker_text = BROKER_TOML.replace(
-        "run_dir = \"/run/v6home/broker\"",
-        &format!("run_dir = \"{}\"", dir.join("broker").display()),
-    );
+    let broker_text = BROKER_TOML
+        .replace(
+            "run_dir = \"/run/v6home/broker\"",
+            &format!("run_dir = \"{}\"", dir.join("broker").display()),
+        )
+        .replace(
+            "state_dir = \"/var/lib/v6home/broker\"",
+            &format!("state_dir = \"{}\"", dir.join("broker-state").display()),
+        );
     let aiccu_text = AICCU_CONF.replace(
         "pidfile /run/v6home/aiccu-lab.pid",
         &format!("pidfile {}", dir.join("aiccu.pid").display()),
     );
     let broker_conf = write_config(&dir, "broker.toml", &broker_text)?;
     write_config(&dir, "aiccu.conf", &aiccu_text)?;
+    let registry = write_config(&dir, "registry.toml", REGISTRY_TOML)?;
     let broker_conf = broker_conf.to_string_lossy().to_string();
+    let import = std::process::Command::new(&bin)
+        .args(["broker", "--config", &broker_conf, "import"])
+        .arg(&registry)
+        .output()?;
+    anyhow::ensure!(
+        import.status.success(),
+        "importing the lab registry: {}",
+        String::from_utf8_lossy(&import.stderr)
+    );
     step(
         "pop runs the broker: TIC on tcp/3874, AYIYA on udp/5072",
         || {

@@ -184,18 +184,46 @@ pub fn example(name: &str) -> String {
     std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 
-/// The example broker.toml with its run directory moved into the lab's run dir, written to
-/// `<run dir>/broker.toml`.
+/// The example broker.toml with its run and state directories moved into the lab's run dir,
+/// written to `<run dir>/broker.toml`, and the example registry (`registry.toml`: user `lab`,
+/// tunnel T1) imported into its database with `v6home broker import`.
 pub fn broker_conf(lab: &Lab) -> PathBuf {
     let run = lab.run_dir().join("broker");
-    let text = example("broker.toml").replace(
-        "run_dir = \"/run/v6home/broker\"",
-        &format!("run_dir = \"{}\"", run.display()),
-    );
+    let state = lab.run_dir().join("broker-state");
+    let text = example("broker.toml")
+        .replace(
+            "run_dir = \"/run/v6home/broker\"",
+            &format!("run_dir = \"{}\"", run.display()),
+        )
+        .replace(
+            "state_dir = \"/var/lib/v6home/broker\"",
+            &format!("state_dir = \"{}\"", state.display()),
+        );
     assert!(text.contains(&run.display().to_string()));
+    assert!(text.contains(&state.display().to_string()));
     let p = lab.run_dir().join("broker.toml");
     std::fs::write(&p, text).unwrap();
+    broker_cli(
+        &p,
+        &["import", example_path("registry.toml").to_str().unwrap()],
+    );
     p
+}
+
+/// Runs `v6home broker --config conf ARGS` (a registry command) on the host and returns its
+/// stdout; panics with its stderr when it fails.
+pub fn broker_cli(conf: &Path, args: &[&str]) -> String {
+    let out = std::process::Command::new(BIN)
+        .args(["broker", "--config", conf.to_str().unwrap()])
+        .args(args)
+        .output()
+        .expect("run v6home broker");
+    assert!(
+        out.status.success(),
+        "v6home broker {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// `v6home broker` on pop with `conf`, once it listens for AYIYA.
