@@ -185,12 +185,10 @@ pub struct NewTunnel {
     pub password: Option<String>,
 }
 
-/// A store of users and tunnels.
+/// A read-only source of users and tunnels (the old TOML tables, for import).
 pub trait Registry: Send + Sync {
     /// Loads and validates everything.
     fn load(&self) -> Result<RegistryData, RegistryError>;
-    /// Allocates the next id and /64, stores the tunnel and returns it.
-    fn add_tunnel(&self, req: &NewTunnel) -> Result<Tunnel, RegistryError>;
 }
 
 /// `md5hex(s)`: 32 lowercase hex characters.
@@ -385,15 +383,6 @@ pub fn registry_to_toml(data: &RegistryData) -> Result<String, RegistryError> {
     })
 }
 
-fn random_password() -> String {
-    let bytes: [u8; 16] = rand::random();
-    let mut s = String::with_capacity(32);
-    for b in bytes {
-        let _ = write!(s, "{b:02x}");
-    }
-    s
-}
-
 /// Picks the next tunnel id and the first free `<prefix48>:<tid>::/64` (tid 1..=0x7fff).
 pub fn allocate(data: &RegistryData, from: Prefix6) -> Result<(u32, Prefix6), RegistryError> {
     if from.len() > 48 {
@@ -420,89 +409,11 @@ pub fn allocate(data: &RegistryData, from: Prefix6) -> Result<(u32, Prefix6), Re
     Err(RegistryError::Exhausted(from))
 }
 
-/// The tunnel `req` asks for, with the next free id and prefix of `data`; its owner must exist.
-fn new_tunnel(data: &RegistryData, req: &NewTunnel) -> Result<Tunnel, RegistryError> {
-    if data.user(&req.owner).is_none() {
-        return Err(RegistryError::Invalid(format!(
-            "unknown user {:?}",
-            req.owner
-        )));
-    }
-    let (id, prefix) = allocate(data, req.from)?;
-    Ok(Tunnel {
-        id,
-        owner: req.owner.clone(),
-        prefix,
-        subnets: req.subnets.clone(),
-        mtu: req.mtu,
-        heartbeat: req.heartbeat,
-        password: req.password.clone().unwrap_or_else(random_password),
-        admin: AdminState::Enabled,
-        name: None,
-    })
-}
-
 impl Registry for TomlRegistry {
     fn load(&self) -> Result<RegistryData, RegistryError> {
         let t = self.read_table()?;
         let e = self.entries(&t)?;
         validate(&e.user, &e.tunnel)
-    }
-
-    fn add_tunnel(&self, req: &NewTunnel) -> Result<Tunnel, RegistryError> {
-        let mut table = self.read_table()?;
-        let mut file = self.entries(&table)?;
-        let t = new_tunnel(&validate(&file.user, &file.tunnel)?, req)?;
-        file.tunnel.push(t.clone());
-        validate(&file.user, &file.tunnel)?;
-        let tunnels = toml::Value::try_from(&file.tunnel).map_err(|e| RegistryError::Parse {
-            path: self.path.clone(),
-            message: e.to_string(),
-        })?;
-        table.insert("tunnel".into(), tunnels);
-        let text = toml::to_string(&table).map_err(|e| RegistryError::Parse {
-            path: self.path.clone(),
-            message: e.to_string(),
-        })?;
-        let tmp = self.path.with_extension("toml.tmp");
-        std::fs::write(&tmp, text)
-            .and_then(|_| std::fs::rename(&tmp, &self.path))
-            .map_err(|source| RegistryError::Io {
-                path: self.path.clone(),
-                source,
-            })?;
-        Ok(t)
-    }
-}
-
-/// An in-memory registry (tests and simulations).
-#[derive(Debug, Default)]
-pub struct MemRegistry {
-    inner: std::sync::Mutex<(Vec<UserEntry>, Vec<Tunnel>)>,
-}
-
-impl MemRegistry {
-    /// A registry holding these entries.
-    pub fn new(users: Vec<UserEntry>, tunnels: Vec<Tunnel>) -> Self {
-        MemRegistry {
-            inner: std::sync::Mutex::new((users, tunnels)),
-        }
-    }
-}
-
-impl Registry for MemRegistry {
-    fn load(&self) -> Result<RegistryData, RegistryError> {
-        let g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        validate(&g.0, &g.1)
-    }
-    fn add_tunnel(&self, req: &NewTunnel) -> Result<Tunnel, RegistryError> {
-        let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        let t = new_tunnel(&validate(&g.0, &g.1)?, req)?;
-        let mut tunnels = g.1.clone();
-        tunnels.push(t.clone());
-        validate(&g.0, &tunnels)?;
-        g.1 = tunnels;
-        Ok(t)
     }
 }
 
@@ -879,28 +790,12 @@ mod tests {
     }
 
     #[test]
-    fn toml_registry_add_allocates_and_preserves_other_keys() {
-        let dir = tempdir();
-        let path = dir.join("broker.toml");
-        std::fs::write(
-            &path,
-            "ipv4_pop = \"198.51.100.1\"\ntunnel_prefix = \"2001:db8:2ff::/48\"\n\
-             [[user]]\nname = \"lab\"\npassword = \"userpass\"\n",
-        )
-        .unwrap();
-        let cfg = BrokerConfig::load(&path).unwrap();
-        let reg = cfg.registry(&path);
-        let req = NewTunnel {
-            owner: "lab".into(),
-            subnets: vec!["2001:db8:1234::/48".parse().unwrap()],
-            from: cfg.tunnel_prefix,
-            mtu: 1280,
-            heartbeat: 5,
-            password: None,
-        };
-        let t1 = reg.add_tunnel(&req).unwrap();
-        assert_eq!(t1.id, 1);
-        assert_eq!(t1.prefix.to_string(), "2001:db8:2ff:1::/64");
+    fn allocation_and_addresses_follow_sixxs() {
+        let d = validate(&[user("lab")], &[]).unwrap();
+        let from: Prefix6 = "2001:db8:2ff::/48".parse().unwrap();
+        let (id, p) = allocate(&d, from).unwrap();
+        assert_eq!((id, p.to_string().as_str()), (1, "2001:db8:2ff:1::/64"));
+        let t1 = tunnel(1, "2001:db8:2ff:1::/64");
         assert_eq!(
             t1.client_addr(),
             "2001:db8:2ff:1::2".parse::<Ipv6Addr>().unwrap()
@@ -909,27 +804,13 @@ mod tests {
             t1.pop_addr(),
             "2001:db8:2ff:1::1".parse::<Ipv6Addr>().unwrap()
         );
-        assert_eq!(t1.password.len(), 32);
-        let req2 = NewTunnel {
-            subnets: vec![],
-            ..req.clone()
-        };
-        let t2 = reg.add_tunnel(&req2).unwrap();
-        assert_eq!(
-            (t2.id, t2.prefix.to_string().as_str()),
-            (2, "2001:db8:2ff:2::/64")
-        );
-        // Overlapping subnet rejected, file unchanged.
-        assert!(reg.add_tunnel(&req).is_err());
-        let data = reg.load().unwrap();
-        assert_eq!(data.tunnels.len(), 2);
-        // Other keys survive and the config still loads.
-        let cfg2 = BrokerConfig::load(&path).unwrap();
-        assert_eq!(cfg2.ipv4_pop, Ipv4Addr::new(198, 51, 100, 1));
-        let conf = render_aiccu_conf(data.user("lab").unwrap(), &t1, "198.51.100.1");
+        let d = validate(&[user("lab")], std::slice::from_ref(&t1)).unwrap();
+        let (id, p) = allocate(&d, from).unwrap();
+        assert_eq!((id, p.to_string().as_str()), (2, "2001:db8:2ff:2::/64"));
+        assert!(allocate(&d, "2001:db8::/56".parse().unwrap()).is_err());
+        let conf = render_aiccu_conf(d.user("lab").unwrap(), &t1, "198.51.100.1");
         assert!(conf.contains("username lab\npassword userpass\n"));
         assert!(conf.contains("tunnel_id T1\n"));
-        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]
@@ -1059,15 +940,5 @@ mod tests {
         assert_eq!(t.prefix.to_string(), "2001:db8:2ff:1::/64");
         assert_eq!(t.subnets[0].to_string(), "2001:db8:1234::/48");
         assert_eq!(data.users[0].password_md5, md5_hex("labpass"));
-    }
-
-    fn tempdir() -> PathBuf {
-        let d = std::env::temp_dir().join(format!(
-            "v6h-tio-reg-{}-{}",
-            std::process::id(),
-            rand::random::<u32>()
-        ));
-        std::fs::create_dir_all(&d).unwrap();
-        d
     }
 }
