@@ -284,6 +284,8 @@ struct SockCell {
     failures: std::sync::atomic::AtomicU32,
     /// Gates the reconnect warning, which a persistent error would repeat every third send.
     warn_gate: std::sync::Mutex<LogGate>,
+    /// Set by [`Running::close`]: the datapath threads return at their next wake-up.
+    stopping: std::sync::atomic::AtomicBool,
 }
 
 impl SockCell {
@@ -340,6 +342,8 @@ pub struct Running {
     ifname: String,
     info: TunnelInfo,
     sock: Arc<SockCell>,
+    /// The datapath threads (they hold the TUN device).
+    threads: Vec<std::thread::JoinHandle<()>>,
     key: SigningKey,
     noconfigure: bool,
 }
@@ -401,26 +405,28 @@ pub async fn start(
         pop,
         failures: std::sync::atomic::AtomicU32::new(0),
         warn_gate: std::sync::Mutex::new(LogGate::per_second()),
+        stopping: std::sync::atomic::AtomicBool::new(false),
     });
     let key = SigningKey::from_password(info.password.as_bytes());
-    {
+    let outbound = {
         let (tun, sock, key, id) = (tun.clone(), sock.clone(), key.clone(), info.ipv6_endpoint);
         std::thread::Builder::new()
             .name("tun-to-udp".into())
             .spawn(move || tun_to_udp(&tun, &sock, &key, id))
-            .map_err(io("spawn thread"))?;
-    }
-    {
+            .map_err(io("spawn thread"))?
+    };
+    let inbound = {
         let (tun, sock, key, pop6) = (tun.clone(), sock.clone(), key.clone(), info.ipv6_pop);
         std::thread::Builder::new()
             .name("udp-to-tun".into())
             .spawn(move || udp_to_tun(&tun, &sock, &key, pop6))
-            .map_err(io("spawn thread"))?;
-    }
+            .map_err(io("spawn thread"))?
+    };
     Ok(Running {
         ifname,
         info,
         sock,
+        threads: vec![outbound, inbound],
         key,
         noconfigure: cfg.noconfigure,
     })
@@ -483,6 +489,45 @@ impl Running {
     }
 }
 
+impl Running {
+    /// Takes the tunnel down for good, in this process: the datapath threads stop and close
+    /// the TUN device (so the interface goes), which lets a new tunnel be set up with the same
+    /// interface name (`v6home gateway` re-establishing it with new settings on SIGHUP).
+    /// The inbound thread is woken by shutting its socket down, the outbound one by a single
+    /// UDP datagram to the PoP's inner address through the tunnel (read, not forwarded).
+    pub async fn close(self) -> Result<(), ClientError> {
+        use std::sync::atomic::Ordering;
+        self.sock.stopping.store(true, Ordering::SeqCst);
+        let _ = self.sock.get().shutdown(std::net::Shutdown::Both);
+        let wake = || -> std::io::Result<()> {
+            let s = Socket::new(Domain::IPV6, Type::DGRAM, Some(Protocol::UDP))?;
+            s.bind_device(Some(self.ifname.as_bytes()))?;
+            let dst = SocketAddr::new(std::net::IpAddr::V6(self.info.ipv6_pop), 9);
+            s.send_to(b"v6home: closing the tunnel", &dst.into())?;
+            Ok(())
+        };
+        let deadline = Instant::now() + Duration::from_secs(3);
+        let mut threads = self.threads;
+        while !threads.iter().all(|t| t.is_finished()) {
+            if Instant::now() > deadline {
+                return Err(ClientError::Tic(format!(
+                    "the datapath of {} did not stop within 3 s",
+                    self.ifname
+                )));
+            }
+            if let Err(e) = wake() {
+                debug!("waking the TUN reader: {e}");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        for t in threads.drain(..) {
+            let _ = t.join();
+        }
+        info!("{} closed", self.ifname);
+        Ok(())
+    }
+}
+
 fn transient(e: &std::io::Error) -> bool {
     matches!(
         e.raw_os_error(),
@@ -501,7 +546,11 @@ fn tun_to_udp(tun: &tun_rs::SyncDevice, cell: &SockCell, key: &SigningKey, ident
     let mut read_gate = LogGate::per_second();
     loop {
         tundev::reset_all(&mut b.bufs);
-        let n = match tun.recv_multiple(&mut b.raw, &mut b.bufs, &mut b.sizes, HEADROOM) {
+        let got = tun.recv_multiple(&mut b.raw, &mut b.bufs, &mut b.sizes, HEADROOM);
+        if cell.stopping.load(std::sync::atomic::Ordering::Relaxed) {
+            return;
+        }
+        let n = match got {
             Ok(n) => n,
             Err(e) => {
                 if e.raw_os_error() == Some(libc::EBADFD) {
@@ -569,7 +618,11 @@ fn udp_to_tun(tun: &tun_rs::SyncDevice, cell: &SockCell, key: &SigningKey, pop: 
             rx = GroReceiver::new(&*sock);
         }
         tundev::reset_all(&mut inb);
-        if let Err(e) = rx.recv(&mut inb, &mut segs) {
+        let got = rx.recv(&mut inb, &mut segs);
+        if cell.stopping.load(std::sync::atomic::Ordering::Relaxed) {
+            return;
+        }
+        if let Err(e) = got {
             if !transient(&e) {
                 gated_log!(recv_gate, Instant::now(), debug, "AYIYA recv: {e}");
                 std::thread::sleep(Duration::from_millis(10));
@@ -788,6 +841,7 @@ mod tests {
             pop: pop_addr,
             failures: std::sync::atomic::AtomicU32::new(0),
             warn_gate: std::sync::Mutex::new(LogGate::per_second()),
+            stopping: std::sync::atomic::AtomicBool::new(false),
         };
         let first = cell.get();
         let hard = Err(std::io::Error::from_raw_os_error(libc::EINVAL));

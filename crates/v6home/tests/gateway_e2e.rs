@@ -41,42 +41,12 @@ max_interval = 4
 dhcp6s_conf = "dhcp6s.conf"
 "#;
 
-/// When broker.toml keeps its registry in a database (`state_dir`), moves that into the lab's
-/// run dir and imports the lab's users and tunnels (`examples/lab/registry.toml`) into it.
-fn lab_registry(lab: &Lab, conf: std::path::PathBuf) -> std::path::PathBuf {
-    let text = std::fs::read_to_string(&conf).unwrap();
-    let default = "state_dir = \"/var/lib/v6home\"";
-    if !text.contains(default) {
-        return conf;
-    }
-    let state = lab.run_dir().join("broker-state");
-    std::fs::write(
-        &conf,
-        text.replace(default, &format!("state_dir = \"{}\"", state.display())),
-    )
-    .unwrap();
-    let registry = common::example_path("registry.toml");
-    lab.exec_ok(
-        Node::Pop,
-        &[
-            BIN,
-            "broker",
-            "--config",
-            conf.to_str().unwrap(),
-            "import",
-            registry.to_str().unwrap(),
-        ],
-    )
-    .expect("importing the lab registry");
-    conf
-}
-
 /// The lab, with the broker on pop and the gateway on gw, from these gateway.toml and
 /// dhcp6s.conf texts.
 fn setup_with(prefix: &str, gateway_toml: &str, dhcp6s_conf: &str) -> Setup {
     let lab = Lab::up(&v6h_lab::unique_name(prefix)).unwrap();
     let dir = lab.run_dir().to_path_buf();
-    let broker_conf = lab_registry(&lab, broker_conf(&lab));
+    let broker_conf = broker_conf(&lab);
     let aiccu = example("aiccu.conf").replace(
         "pidfile /run/v6home/aiccu-lab.pid",
         &format!("pidfile {}", dir.join("aiccu.pid").display()),
@@ -540,7 +510,7 @@ fn gateway_rolls_back_when_a_later_step_fails() {
         return;
     }
     let (lab, config) = files_lab("gwroll", |_| {});
-    let broker = start_broker(&lab, &lab_registry(&lab, broker_conf(&lab)));
+    let broker = start_broker(&lab, &broker_conf(&lab));
     let before = gw_state(&lab);
     assert_eq!(
         before.forwarding, "0",
@@ -789,8 +759,9 @@ fn sighup_applies_a_changed_inline_rdnss_and_keeps_tunnel_leases_and_ras() {
             .any(|l| l["lease"] == leased.as_str()),
         "lease {leased} lost: {after}"
     );
-    let st = status_json(lab, &s.state);
-    assert_eq!(st["reloads"], 1, "{st}");
+    let st = wait_for("the reload in the status", Duration::from_secs(5), || {
+        Some(status_json(lab, &s.state)).filter(|st| st["reloads"] == 1)
+    });
     assert_eq!(st["dhcp6"]["leases_bound"], 1, "{st}");
     assert!(st["ra_multicast"].as_u64().unwrap() > ra_before, "{st}");
     assert_eq!(st["running"], true, "{st}");
@@ -817,7 +788,65 @@ fn sighup_applies_a_changed_inline_rdnss_and_keeps_tunnel_leases_and_ras() {
         "the gateway exited on a bad reload:\n{log}"
     );
     assert_eq!(rdisc6_rdnss(lab), ["2001:db8:ffff::54"]);
-    let st = status_json(lab, &s.state);
-    assert_eq!(st["reload_failures"], 1, "{st}");
+    // The status file is rewritten every second.
+    wait_for(
+        "the refused reload in the status",
+        Duration::from_secs(5),
+        || Some(status_json(lab, &s.state)).filter(|st| st["reload_failures"] == 1),
+    );
     assert_eq!(ifindex(), sixxs_before);
+}
+
+/// SIGHUP after aiccu.conf changed (here `verbose`): the gateway logs in with the new
+/// settings, closes the old tunnel and brings up a new one (a new TUN, so a new ifindex); host
+/// is back online by itself, the RAs went on and the DHCPv6 server kept running.
+#[test]
+fn sighup_with_changed_tunnel_settings_reestablishes_the_tunnel() {
+    if !need_root() {
+        return;
+    }
+    let s = setup("gwtun");
+    let lab = &s.lab;
+    assert!(
+        common::wait_until(Duration::from_secs(30), || host_fetches_web(lab)),
+        "no connectivity; gateway log:\n{}",
+        s.gateway.log()
+    );
+    let ifindex = || {
+        lab.exec_ok(Node::Gw, &["cat", "/sys/class/net/sixxs/ifindex"])
+            .ok()
+            .map(|s| s.trim().to_string())
+    };
+    let before = ifindex().unwrap();
+    let aiccu = lab.run_dir().join("aiccu.conf");
+    let text = std::fs::read_to_string(&aiccu).unwrap();
+    assert!(text.contains("verbose false"), "{text}");
+    std::fs::write(&aiccu, text.replace("verbose false", "verbose true")).unwrap();
+    let hup = Instant::now();
+    s.gateway.signal(Signal::SIGHUP).unwrap();
+    let log = wait_for("the tunnel re-established", Duration::from_secs(20), || {
+        let log = s.gateway.log();
+        log.contains("tunnel re-established").then_some(log)
+    });
+    let after = wait_for("the new tunnel interface", Duration::from_secs(5), || {
+        ifindex().filter(|i| *i != before)
+    });
+    assert!(
+        common::wait_until(Duration::from_secs(30), || host_fetches_web(lab)),
+        "no connectivity after the tunnel was re-established:\n{log}"
+    );
+    eprintln!(
+        "tunnel re-established: sixxs ifindex {before} -> {after}; host fetched the web again {} ms after SIGHUP",
+        hup.elapsed().as_millis()
+    );
+    // The status file is rewritten every second.
+    let st = wait_for("the reload in the status", Duration::from_secs(5), || {
+        Some(status_json(lab, &s.state)).filter(|st| st["reloads"] == 1)
+    });
+    assert_eq!(st["last_reload"], "applied", "{st}");
+    assert_eq!(st["tunnel_id"], "T1", "{st}");
+    assert_eq!(st["tunnel_changes"], 1, "{st}");
+    assert_eq!(st["running"], true, "{st}");
+    let (_, report) = check(lab, "http://www.v6home.test/");
+    assert_eq!(report["ok"], true, "{report}");
 }

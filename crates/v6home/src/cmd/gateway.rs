@@ -307,6 +307,8 @@ struct Undo {
     tunnel_if: Option<String>,
     /// Tasks to stop (the beat task holds a handle on the tunnel).
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// The beat task (it holds a handle on the tunnel).
+    beats: Option<tokio::task::JoinHandle<()>>,
     ra: Option<(watch::Sender<bool>, RaTask)>,
 }
 
@@ -364,7 +366,7 @@ impl Undo {
 impl Undo {
     /// Stops the helper tasks and waits until they have dropped what they hold.
     async fn stop_tasks(&mut self) {
-        for t in self.tasks.drain(..) {
+        for t in self.tasks.drain(..).chain(self.beats.take()) {
             t.abort();
             let _ = t.await;
         }
@@ -569,34 +571,15 @@ async fn serve_inner(
 
     // 4. Liveness of the upstream: beats, and pings of the PoP through the tunnel.
     let (upstream_tx, upstream_rx) = watch::channel(true);
-    let beats = {
-        let running = Arc::clone(&running);
-        let interval = Duration::from_secs(u64::from(info.heartbeat_interval.max(1)));
-        let makebeats = aiccu.makebeats;
-        if !makebeats {
-            info!("aiccu.conf makebeats false: no heartbeats are sent");
-        }
-        tokio::spawn(async move {
-            if !makebeats {
-                return;
-            }
-            // Three beats at start, then one per interval, as AICCU.
-            for _ in 0..3 {
-                running.beat();
-            }
-            let mut tick = tokio::time::interval(interval);
-            tick.tick().await;
-            loop {
-                tick.tick().await;
-                running.beat();
-            }
-        })
-    };
-    undo.tasks.push(beats);
+    if !aiccu.makebeats {
+        info!("aiccu.conf makebeats false: no heartbeats are sent");
+    }
+    undo.beats = Some(spawn_beats(Arc::clone(&running), &info, aiccu.makebeats));
+    let (pop_tx, pop_rx) = watch::channel(info.ipv6_pop);
     // A blocking thread: it cannot be aborted, it ends with the process (or when the RA
     // daemon, which watches it, is gone).
     let _prober = spawn_prober(
-        info.ipv6_pop,
+        pop_rx,
         Duration::from_secs(args.probe_interval.max(1)),
         args.probe_misses.max(1),
         upstream_tx,
@@ -762,6 +745,8 @@ async fn serve_inner(
     let Some((ra_stop, mut ra_task)) = undo.ra.take() else {
         bail!("the RA daemon was not started");
     };
+    // The tunnel, replaced when a reload re-establishes it (empty only after a fatal failure).
+    let mut tunnel: Option<Arc<v6h_tunnel::client::Running>> = Some(running);
     let stopped: anyhow::Result<()> = loop {
         tokio::select! {
             _ = term.recv() => { info!("SIGTERM: goodbye RAs, then the tunnel goes down"); break Ok(()); }
@@ -769,16 +754,42 @@ async fn serve_inner(
             _ = hup.recv() => {
                 let t0 = Instant::now();
                 let outcome = reload(&args, &state_dir, &mut running_config, &info.routed);
-                let mut s = live.status.lock().unwrap_or_else(|e| e.into_inner());
                 match outcome {
-                    Ok(plan) => {
-                        // The daemons re-read their files now; the tunnel is not touched.
+                    Ok(mut plan) => {
+                        // The daemons re-read their files now.
                         let _ = ra_reload.send(plan.ra.clone());
                         match (&dhcp_reload, &plan.dhcp6) {
                             (Some(tx), Some(p)) => { let _ = tx.send(p.clone()); }
-                            (None, Some(_)) => warn!("SIGHUP: [dhcp6] was turned on; restart the gateway to start the DHCPv6 server"),
-                            (Some(_), None) => warn!("SIGHUP: [dhcp6] was turned off; restart the gateway to stop the DHCPv6 server (it keeps serving)"),
+                            (None, Some(_)) => plan.notes.push("[dhcp6] was turned on: restart the gateway to start the DHCPv6 server".into()),
+                            (Some(_), None) => plan.notes.push("[dhcp6] was turned off: restart the gateway to stop the DHCPv6 server (it keeps serving)".into()),
                             (None, None) => {}
+                        }
+                        // The tunnel is touched only when its settings changed.
+                        if let Some(new) = plan.tunnel.take() {
+                            info!("SIGHUP: the tunnel settings changed: re-establishing the tunnel");
+                            let Some(current) = tunnel.take() else {
+                                break Err(anyhow::anyhow!("no tunnel to re-establish"));
+                            };
+                            match reestablish_tunnel(&new, &running_config.aiccu, current, undo).await {
+                                Ok((r, result)) => {
+                                    tunnel = Some(r);
+                                    match result {
+                                        Ok(t) => {
+                                            running_config.aiccu = new;
+                                            let _ = pop_tx.send(t.ipv6_pop);
+                                            let mut s = live.status.lock().unwrap_or_else(|e| e.into_inner());
+                                            s.tunnel_id = t.id.clone();
+                                            s.tunnel_local = format!("{}/{}", t.ipv6_endpoint, t.prefix_len);
+                                            s.tunnel_pop = t.ipv6_pop.to_string();
+                                            s.tunnel_mtu = t.mtu;
+                                            s.tunnel_changes += 1;
+                                            info!(tunnel = %t.id, "tunnel re-established in {} ms", t0.elapsed().as_millis());
+                                        }
+                                        Err(why) => plan.notes.push(why),
+                                    }
+                                }
+                                Err(e) => break Err(e.context("re-establishing the tunnel")),
+                            }
                         }
                         // What a reload cannot apply is worth a warning of its own.
                         for n in &plan.notes {
@@ -786,12 +797,14 @@ async fn serve_inner(
                         }
                         let note = if plan.notes.is_empty() { "applied".to_string() } else { format!("applied; {}", plan.notes.join("; ")) };
                         info!(took_ms = t0.elapsed().as_millis() as u64, "SIGHUP: {}: {note}", args.config.display());
+                        let mut s = live.status.lock().unwrap_or_else(|e| e.into_inner());
                         s.reloads += 1;
                         s.last_reload = note;
                     }
                     Err(e) => {
                         let why = super::anyhow_text(&e);
                         tracing::error!("SIGHUP: {why}; the running configuration stays");
+                        let mut s = live.status.lock().unwrap_or_else(|e| e.into_inner());
                         s.reload_failures += 1;
                         s.last_reload = format!("refused: {why}");
                     }
@@ -833,9 +846,12 @@ async fn serve_inner(
     drop(dhcp_thread);
     // Wait until the beat task has dropped its handle on the tunnel.
     undo.stop_tasks().await;
-    match Arc::try_unwrap(running) {
-        Ok(running) => running.stop().await?,
-        Err(_) => warn!("tunnel still referenced; leaving {tunnel_if} to go with the process"),
+    match tunnel.map(Arc::try_unwrap) {
+        Some(Ok(running)) => running.stop().await?,
+        None => {}
+        Some(Err(_)) => {
+            warn!("tunnel still referenced; leaving {tunnel_if} to go with the process")
+        }
     }
     info!("gateway stopped");
     Ok(())
@@ -858,6 +874,9 @@ struct ReloadPlan {
     dhcp6: Option<PathBuf>,
     /// Changes that need a restart and were not applied (each logged at WARN).
     notes: Vec<String>,
+    /// New tunnel settings, when they differ from the running ones: the tunnel is
+    /// re-established with them.
+    tunnel: Option<v6h_ayiya::aiccu_conf::AiccuConfig>,
 }
 
 /// SIGHUP: reads gateway.toml and every file it points at again and checks them all as at
@@ -884,12 +903,7 @@ fn reload(
         new.lan = running.config.lan.clone();
     }
     let aiccu = preflight(&new)?;
-    if aiccu != running.aiccu {
-        notes.push(
-            "[tunnel] settings changed: restart the gateway to apply them (the tunnel stays up as it is)"
-                .to_string(),
-        );
-    }
+    let tunnel = (aiccu != running.aiccu).then_some(aiccu);
     if new.forwarding.persist && !running.config.forwarding.persist && !args.persist {
         let p = v6h_gateway::forwarding::persist(Path::new("/"))?;
         info!(path = %p.display(), "SIGHUP: forwarding persisted");
@@ -900,20 +914,125 @@ fn reload(
         None => None,
     };
     running.config = new;
-    Ok(ReloadPlan { ra, dhcp6, notes })
+    Ok(ReloadPlan {
+        ra,
+        dhcp6,
+        notes,
+        tunnel,
+    })
+}
+
+/// The heartbeats: three at start, then one per `Heartbeat_Interval`, as AICCU (none with
+/// `makebeats false`).
+fn spawn_beats(
+    running: Arc<v6h_tunnel::client::Running>,
+    info: &v6h_ayiya::tic::TunnelInfo,
+    makebeats: bool,
+) -> tokio::task::JoinHandle<()> {
+    let interval = Duration::from_secs(u64::from(info.heartbeat_interval.max(1)));
+    tokio::spawn(async move {
+        if !makebeats {
+            return;
+        }
+        for _ in 0..3 {
+            running.beat();
+        }
+        let mut tick = tokio::time::interval(interval);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            running.beat();
+        }
+    })
+}
+
+/// SIGHUP with new tunnel settings: logs in with them first (a refused login leaves the
+/// running tunnel as it is), then closes the old tunnel and brings up the new one. If the new
+/// one cannot start, the old settings are brought back. Returns the new tunnel information;
+/// `Err(fatal)` only when no tunnel could be brought back at all.
+async fn reestablish_tunnel(
+    new: &v6h_ayiya::aiccu_conf::AiccuConfig,
+    old: &v6h_ayiya::aiccu_conf::AiccuConfig,
+    running: Arc<v6h_tunnel::client::Running>,
+    undo: &mut Undo,
+) -> anyhow::Result<(
+    Arc<v6h_tunnel::client::Running>,
+    Result<v6h_ayiya::tic::TunnelInfo, String>,
+)> {
+    use v6h_ayiya::tic::client::LoginOutcome;
+    let login = |cfg: &v6h_ayiya::aiccu_conf::AiccuConfig| {
+        let cfg = cfg.clone();
+        async move {
+            match v6h_tunnel::client::tic_with_retry(&cfg, false, 3).await {
+                Ok(LoginOutcome::Tunnel(t)) => Ok(t),
+                Ok(LoginOutcome::List(_)) => {
+                    Err(format!("TIC gave a tunnel list for {}", cfg.username))
+                }
+                Err(e) => Err(super::error_text(&e)),
+            }
+        }
+    };
+    let info = match login(new).await {
+        Ok(t) => t,
+        Err(e) => {
+            return Ok((
+                running,
+                Err(format!(
+                    "TIC login with the new settings failed ({e}); the tunnel stays as it is"
+                )),
+            ));
+        }
+    };
+    // The old tunnel goes: beats stop, the datapath closes the TUN.
+    if let Some(b) = undo.beats.take() {
+        b.abort();
+        let _ = b.await;
+    }
+    undo.tunnel = None;
+    let old_running = match Arc::try_unwrap(running) {
+        Ok(r) => r,
+        Err(arc) => {
+            let info = arc.info().clone();
+            undo.tunnel = Some(Arc::clone(&arc));
+            undo.beats = Some(spawn_beats(Arc::clone(&arc), &info, old.makebeats));
+            return Ok((arc, Err("the tunnel is still referenced; it stays".into())));
+        }
+    };
+    old_running.close().await?;
+    let (running, cfg, result) = match v6h_tunnel::client::start(new, info.clone(), true).await {
+        Ok(r) => (Arc::new(r), new, Ok(info)),
+        Err(e) => {
+            let why = super::error_text(&e);
+            warn!("the new tunnel did not start ({why}); bringing the old one back");
+            let back = login(old).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            let r = v6h_tunnel::client::start(old, back, true).await?;
+            (
+                Arc::new(r),
+                old,
+                Err(format!(
+                    "the new tunnel did not start: {why}; the old settings run again"
+                )),
+            )
+        }
+    };
+    undo.tunnel = Some(Arc::clone(&running));
+    let info = running.info().clone();
+    undo.beats = Some(spawn_beats(Arc::clone(&running), &info, cfg.makebeats));
+    Ok((running, result))
 }
 
 /// Pings `pop` every `every`; after `misses` losses in a row the upstream counts as down, and
 /// one answer brings it back.
 fn spawn_prober(
-    pop: Ipv6Addr,
+    mut pop: watch::Receiver<Ipv6Addr>,
     every: Duration,
     misses: u32,
     upstream: watch::Sender<bool>,
     live: Arc<Live>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::task::spawn_blocking(move || {
-        let mut pinger = match v6h_check::probe::Pinger::new(pop) {
+        let mut target = *pop.borrow_and_update();
+        let mut pinger = match v6h_check::probe::Pinger::new(target) {
             Ok(p) => p,
             Err(e) => {
                 warn!("liveness probe disabled: {e}");
@@ -923,6 +1042,17 @@ fn spawn_prober(
         let mut lost_in_row = 0u32;
         loop {
             let t0 = Instant::now();
+            // A re-established tunnel may have another PoP.
+            if pop.has_changed().unwrap_or(false) {
+                let next = *pop.borrow_and_update();
+                if next != target {
+                    match v6h_check::probe::Pinger::new(next) {
+                        Ok(p) => (pinger, target) = (p, next),
+                        Err(e) => warn!("liveness probe of {next}: {e}"),
+                    }
+                }
+            }
+            let pop = target;
             let answered = matches!(
                 pinger.echo(64, every.min(Duration::from_secs(2))),
                 Ok(v6h_check::probe::Echo::Reply(_))
@@ -1007,7 +1137,8 @@ max_interval = 4
         assert!(ra.contains("RDNSS 2001:db8:ffff::54"), "{ra}");
         assert!(plan.dhcp6.is_some());
 
-        // A new tunnel password and another LAN prefix: noted, the old LAN kept.
+        // A new tunnel password and another LAN prefix: the tunnel is to be re-established
+        // with the new settings; the LAN change is noted and the old LAN kept.
         std::fs::write(
             &path,
             TOML.replace("labpass", "other")
@@ -1015,16 +1146,15 @@ max_interval = 4
         )
         .unwrap();
         let plan = reload(&args, &dir, &mut running, &[]).unwrap();
-        assert_eq!(plan.notes.len(), 2, "{:?}", plan.notes);
+        assert_eq!(plan.notes.len(), 1, "{:?}", plan.notes);
         assert!(
             plan.notes[0].starts_with("[lan] changed"),
             "{:?}",
             plan.notes
         );
-        assert!(
-            plan.notes[1].starts_with("[tunnel] settings changed"),
-            "{:?}",
-            plan.notes
+        assert_eq!(
+            plan.tunnel.as_ref().map(|t| t.password.as_str()),
+            Some("other")
         );
         assert_eq!(
             running.config.lan.prefix.as_deref(),
