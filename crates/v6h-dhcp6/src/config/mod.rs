@@ -3,7 +3,7 @@
 //! Two front ends produce a [`Config`]: [`dhcp6s::parse_file`] reads wide-dhcpv6 `dhcp6s.conf`
 //! files (the complete server grammar) and [`Config::from_toml`] reads the native TOML form.
 //! [`Config::validate`] applies the same rules to both and returns warnings for statements
-//! that are accepted but not served yet (delayed-authentication keys).
+//! that are accepted but not served (delayed-authentication keys).
 //!
 //! Stateful service: `pool` blocks used by an interface's `address-pool` are IA_NA pools and
 //! `host` blocks are reservations by DUID (see [`crate::stateful`]). dhcp6s.conf has no
@@ -587,7 +587,7 @@ impl Config {
     }
 
     /// Validates the whole configuration. Errors are fatal; warnings name every statement
-    /// that is accepted but not served yet.
+    /// that is accepted but not served.
     pub fn validate(&self) -> Result<Vec<Warning>, ConfigError> {
         let o = &self.options;
         dup_addrs("domain-name-servers", &o.dns_servers)?;
@@ -613,7 +613,7 @@ impl Config {
             w.push(Warning {
                 loc: None,
                 msg: format!(
-                    "{what}: accepted, but not served yet: v6home does not do delayed authentication, \
+                    "{what}: accepted, but not served: v6home does not do delayed authentication, \
                      so clients get no authentication option"
                 ),
             })
