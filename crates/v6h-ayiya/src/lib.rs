@@ -3,7 +3,8 @@
 //! Everything here is pure and deterministic: functions take `now` (Unix seconds or an
 //! [`std::time::Instant`] supplied by the caller) and bytes or lines, and return results or
 //! actions. Nothing reads a clock, a random source or a socket. The IO shells live in
-//! `v6h-tunnel`. The wire rules follow `/work/shared/specs/ayiya-tic.md`.
+//! `v6h-tunnel`. The wire rules are those of AICCU 2007.01.15 and SixXS's PoPs (AYIYA,
+//! draft-massar-v6ops-ayiya; TIC as AICCU speaks it), as described on each module.
 //!
 //! # API overview
 //!

@@ -1,4 +1,4 @@
-//! The lab's fixed plan: nodes, links and addresses (from `shared/specs/lab.md`), as data.
+//! The lab's fixed plan: nodes, links and addresses (described in `docs/lab.md`), as data.
 //!
 //! Nothing here touches the system; [`crate::Lab`] turns the plan into `ip`/`nft` commands.
 
