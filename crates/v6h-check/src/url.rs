@@ -118,7 +118,9 @@ pub fn parse(url: &str) -> Result<HttpUrl, UrlError> {
             Some((h, p)) => (h, Some(p)),
             None => (authority, None),
         };
-        let host = match h.parse::<std::net::Ipv4Addr>() {
+        // `192.0.2.1.` (a trailing root dot) is the same IPv4 literal as `192.0.2.1`.
+        let bare = h.strip_suffix('.').unwrap_or(h);
+        let host = match bare.parse::<std::net::Ipv4Addr>() {
             Ok(a) => Host::Literal(IpAddr::V4(a)),
             Err(_) => Host::Name(valid_name(h).ok_or_else(|| UrlError::Host(url.to_string()))?),
         };
@@ -173,6 +175,10 @@ mod tests {
         assert_eq!(u.path, "/x");
         let u = parse("http://192.0.2.1:81/").unwrap();
         assert_eq!(u.host, Host::Literal("192.0.2.1".parse().unwrap()));
+        // A trailing root dot does not turn an IPv4 literal into a name (found by fuzzing).
+        let dotted = parse("http://3.2.2.52./").unwrap();
+        assert_eq!(dotted.host, Host::Literal("3.2.2.52".parse().unwrap()));
+        assert_eq!(parse(&dotted.to_string()).unwrap(), dotted);
     }
 
     #[test]

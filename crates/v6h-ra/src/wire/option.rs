@@ -484,11 +484,15 @@ impl NdOptionRepr {
                 let mut p = [0u8; 16];
                 let n = (usize::from(units) - 1) * 8;
                 p[..n].copy_from_slice(&b[8..8 + n]);
+                // RFC 4191 §2.3: bits past the prefix length are reserved and ignored.
+                let keep = u128::MAX
+                    .checked_shl(128 - u32::from(prefix_len))
+                    .unwrap_or(0);
                 NdOptionRepr::Route(RouteInfo {
                     prefix_len,
                     preference: Preference::from_bits(b[3] >> 3),
                     lifetime: be32(b, 4),
-                    prefix: Ipv6Addr::from(p),
+                    prefix: Ipv6Addr::from(u128::from_be_bytes(p) & keep),
                 })
             }
             t::RDNSS => {

@@ -157,6 +157,27 @@ fn golden_rio_lengths() {
 }
 
 #[test]
+fn rio_bits_past_the_prefix_length_are_ignored() {
+    // ::/0 sent with length 2 and junk in the prefix field (found by fuzzing): the junk is not
+    // part of the route, so it must not survive parse -> emit -> parse.
+    let mut wire = vec![0x18, 0x02, 0x00, 0x00, 0, 0, 0x07, 0x08];
+    wire.extend_from_slice(&[1, 1, 1, 1, 1, 1, 1, 1]);
+    let view = OptionIter::new(&wire).next().unwrap().unwrap();
+    let NdOptionRepr::Route(r) = NdOptionRepr::parse(&view).unwrap() else {
+        panic!("not a route option");
+    };
+    assert_eq!((r.prefix_len, r.prefix), (0, Ipv6Addr::UNSPECIFIED));
+    // /33 with bits set past bit 33: masked.
+    let mut wire = vec![0x18, 0x02, 33, 0x00, 0, 0, 0x07, 0x08];
+    wire.extend_from_slice(&[0x20, 0x01, 0x0d, 0xb8, 0xff, 0xff, 0xff, 0xff]);
+    let view = OptionIter::new(&wire).next().unwrap().unwrap();
+    let NdOptionRepr::Route(r) = NdOptionRepr::parse(&view).unwrap() else {
+        panic!("not a route option");
+    };
+    assert_eq!(r.prefix, a("2001:db8:8000::"));
+}
+
+#[test]
 fn golden_rdnss() {
     let o = NdOptionRepr::Rdnss(Rdnss {
         lifetime: 90,
