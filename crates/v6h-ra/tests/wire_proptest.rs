@@ -56,19 +56,13 @@ fn option() -> impl Strategy<Value = NdOptionRepr> {
             })
         }),
         (0u8..=128, pref(), any::<u32>(), addr()).prop_map(|(l, p, t, a)| {
-            // Only the bytes that go on the wire survive.
-            let r = RouteInfo {
+            // Only the prefix's own bits survive (RFC 4191 §2.3: the rest are ignored).
+            let keep = u128::MAX.checked_shl(128 - u32::from(l)).unwrap_or(0);
+            NdOptionRepr::Route(RouteInfo {
                 prefix_len: l,
                 preference: p,
                 lifetime: t,
-                prefix: a,
-            };
-            let keep = (usize::from(r.len_units()) - 1) * 8;
-            let mut o = [0u8; 16];
-            o[..keep].copy_from_slice(&a.octets()[..keep]);
-            NdOptionRepr::Route(RouteInfo {
-                prefix: Ipv6Addr::from(o),
-                ..r
+                prefix: Ipv6Addr::from(u128::from(a) & keep),
             })
         }),
         (any::<u32>(), prop::collection::vec(addr(), 1..10)).prop_map(
