@@ -38,9 +38,13 @@ pub enum PopDrop {
     SpoofedSource,
     /// A forwarded inner packet's source is the PoP's own tunnel address (`…::1`).
     PopSource,
-    /// A validly signed replay: an exact duplicate of a recent packet, or a packet from a new
-    /// address older than the newest one accepted (see [`EndpointGuard`]).
+    /// A validly signed replay from another address than the endpoint: an exact duplicate of
+    /// a recent packet, or a packet older than the newest one accepted (see
+    /// [`EndpointGuard`]). This is the tunnel-stealing attack.
     Replay,
+    /// An exact duplicate of a recent packet from the current endpoint itself (a sending host
+    /// can emit byte-identical packets in one second, e.g. TCP resets): dropped, not an attack.
+    Duplicate,
     /// A forwarded IPv4 payload (next header 4): not routed by v6home.
     Ipv4Payload,
     /// A packet from the TUN is not a well-formed IPv6 packet.
@@ -56,7 +60,7 @@ pub enum PopDrop {
 }
 
 /// Number of distinct [`PopDrop`] labels.
-pub const DROP_KINDS: usize = DropReason::ALL.len() + 9;
+pub const DROP_KINDS: usize = DropReason::ALL.len() + 10;
 
 impl PopDrop {
     /// Every drop label, in counter order.
@@ -76,6 +80,7 @@ impl PopDrop {
             PopDrop::TunnelDisabled,
             PopDrop::NoTunnel,
             PopDrop::TooBig,
+            PopDrop::Duplicate,
         ]);
         out
     }
@@ -94,6 +99,7 @@ impl PopDrop {
             PopDrop::TunnelDisabled => n + 6,
             PopDrop::NoTunnel => n + 7,
             PopDrop::TooBig => n + 8,
+            PopDrop::Duplicate => n + 9,
         }
     }
 
@@ -110,6 +116,7 @@ impl PopDrop {
             PopDrop::TunnelDisabled => "tunnel_disabled_out",
             PopDrop::NoTunnel => "no_tunnel",
             PopDrop::TooBig => "too_big",
+            PopDrop::Duplicate => "duplicate",
         }
     }
 }
@@ -501,8 +508,13 @@ impl PopTable {
                 if e.guard.endpoint() == Some(src)
                     && matches!(v.delivery, Delivery::LivenessOnly) => {}
             EndpointUpdate::Duplicate | EndpointUpdate::Stale => {
-                e.counters.drops.add(PopDrop::Replay);
-                return InAction::Drop(PopDrop::Replay);
+                let why = if e.guard.endpoint() == Some(src) {
+                    PopDrop::Duplicate
+                } else {
+                    PopDrop::Replay
+                };
+                e.counters.drops.add(why);
+                return InAction::Drop(why);
             }
             EndpointUpdate::Moved => e.counters.endpoint_changes += 1,
             EndpointUpdate::Learned | EndpointUpdate::Same | EndpointUpdate::Kept => {}

@@ -397,7 +397,8 @@ fn replayed_packet_from_another_address_never_moves_endpoint() {
         );
         assert_eq!(t.endpoint(0), Some(ep(40000)));
     }
-    // A captured forward replayed from the client's own address is not delivered twice.
+    // A forward repeated from the client's own address is not delivered twice; it is a
+    // duplicate (hosts send byte-identical packets, e.g. TCP resets), not a replay attack.
     let inner = ipv6("2001:db8:2ff:1::2", "2001:db8:ffff::80", 60);
     let fwd = client_datagram(&key, client_addr(), (EPOCH + 120) as u32, Some(&inner));
     assert!(matches!(
@@ -406,13 +407,15 @@ fn replayed_packet_from_another_address_never_moves_endpoint() {
     ));
     assert_eq!(
         t.handle_datagram(EPOCH + 120, ep(40000), &fwd),
-        InAction::Drop(PopDrop::Replay)
+        InAction::Drop(PopDrop::Duplicate)
     );
     let c = t.counters(0).unwrap();
-    assert_eq!(c.drops.get(PopDrop::Replay), 122);
+    assert_eq!(c.drops.get(PopDrop::Replay), 121);
+    assert_eq!(c.drops.get(PopDrop::Duplicate), 1);
     assert_eq!(c.endpoint_changes, 0);
     assert_eq!(c.beats, 121, "replays are not counted as beats");
-    assert_eq!(t.status(EPOCH).tunnels[0].drops.get("replay"), Some(&122));
+    assert_eq!(t.status(EPOCH).tunnels[0].drops.get("replay"), Some(&121));
+    assert_eq!(t.status(EPOCH).tunnels[0].drops.get("duplicate"), Some(&1));
     // The broker's status keeps showing the client, and outbound traffic goes there.
     let mut icmp = [0u8; 1280];
     let p = ipv6("2001:db8:ffff::80", "2001:db8:2ff:1::2", 64);
